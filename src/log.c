@@ -1,0 +1,70 @@
+/*
+ * log.c — event lines to stderr or syslog (see log.h).
+ *
+ * Owns only the destination, chosen once at start-up before threads exist.
+ * A line longer than LOG_LINE_MAX is cut and marked with "...", never split.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static enum log_dest log_dest = LOG_DEST_STDERR;
+
+void log_init(enum log_dest dest)
+{
+	log_dest = dest;
+	if (dest == LOG_DEST_SYSLOG)
+		openlog("vsmtpd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+static void log_line(int prio, const char *level, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+	int n = 0;
+
+	if (log_dest == LOG_DEST_STDERR)
+		n = snprintf(line, sizeof(line), "vsmtpd[%ld]: %s: ", (long)getpid(), level);
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof(line) - 2) {
+		len = sizeof(line) - 2;
+		memcpy(line + len - 3, "...", 3);
+	}
+	if (log_dest == LOG_DEST_SYSLOG) {
+		line[len] = '\0';
+		syslog(prio, "%s", line);
+		return;
+	}
+	line[len++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, len);
+	(void)w;
+}
+
+#define LOG_FN(name, prio, level)                          \
+	void name(const char *fmt, ...)                    \
+	{                                                  \
+		va_list ap;                                \
+		va_start(ap, fmt);                         \
+		log_line(prio, level, fmt, ap);            \
+		va_end(ap);                                \
+	}
+
+LOG_FN(log_info, LOG_INFO, "info")
+LOG_FN(log_warn, LOG_WARNING, "warning")
+LOG_FN(log_error, LOG_ERR, "error")
+
+void log_fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line(LOG_CRIT, "fatal", fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,83 @@
+/*
+ * spool.h — the durable spool: writing, committing, reading queue files (contract).
+ *
+ * Layout under the spool directory (mode 0700):
+ *   tmp/ID    a message being received; never delivered; removed at start
+ *   queue/ID  a committed message (spool_format.h layout)
+ *
+ * Commit = fsync(file) -> rename(tmp/ID, queue/ID) -> fsync(queue/). The
+ * directory fsync is shared by every commit that renamed before it began
+ * (group commit), and file fsyncs run on a pool of commit threads so that
+ * the kernel merges their journal commits. Nobody may say "250" before
+ * spool_msg_commit()'s callback reports 0.
+ *
+ * Threads: spool_msg_* may be called from any one thread per message; the
+ * commit callback and the commit hook run on a commit thread. The read and
+ * update functions are for delivery threads; they block on disk.
+ * Errors: -1 with errno (ENOSPC, EIO, ...), or 0.
+ */
+#ifndef VSMTPD_SPOOL_H
+#define VSMTPD_SPOOL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "spool_format.h"
+
+struct spool;
+struct spool_msg;
+
+/*
+ * Opens (creating when missing) the spool at dir, removes leftovers in tmp/
+ * and starts nthreads commit threads. Returns NULL with a message in
+ * err[0..errsize) on failure.
+ */
+struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t errsize);
+/* Waits for commits in flight, stops the threads, frees. */
+void spool_close(struct spool *s);
+
+/* Called on a commit thread after each message is committed (the queue's door). */
+void spool_set_commit_hook(struct spool *s, void (*hook)(void *arg, const char *id), void *arg);
+
+/*
+ * Starts a message: assigns a fresh unique ID into env->id, creates tmp/ID,
+ * writes the envelope and then `prefix` (our Received: header) as the
+ * first content bytes. Returns NULL with errno on failure.
+ */
+struct spool_msg *spool_msg_begin(struct spool *s, struct envelope *env, const char *prefix, size_t prefix_len);
+const char *spool_msg_id(const struct spool_msg *m);
+/* Appends content (buffered). After a failure every later call fails with the same errno. */
+int spool_msg_write(struct spool_msg *m, const void *data, size_t len);
+/* Removes the tmp file and frees m. */
+void spool_msg_abort(struct spool_msg *m);
+/*
+ * Finishes the content, then commits on a commit thread. Takes m. done()
+ * runs on that thread with err 0 (committed: say 250) or an errno (the tmp
+ * file is gone: say 451/452).
+ */
+void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), void *arg);
+
+/* A committed queue file opened for delivery. */
+struct spool_file {
+	int fd;
+	struct envelope env;		/* decoded, with state offsets */
+	off_t content_off;		/* = env.header_len */
+	off_t content_len;
+};
+
+/* Opens queue/ID and decodes it; checks the trailer. -1 with errno (EINVAL: corrupt). */
+int spool_file_open(struct spool *s, const char *id, struct spool_file *f);
+void spool_file_close(struct spool_file *f);
+/* Writes recipient i's state field in place (from f->env.rcpts[i]); not yet durable. */
+int spool_file_update_rcpt(struct spool_file *f, size_t i);
+/* Makes the updates durable (fdatasync). */
+int spool_file_sync(struct spool_file *f);
+/* Unlinks queue/ID, then fsyncs the directory (grouped with other callers). */
+int spool_remove(struct spool *s, const char *id);
+/* Moves a corrupt queue/ID aside into corrupt/ID (kept for the admin, never delivered). */
+int spool_quarantine(struct spool *s, const char *id);
+
+/* Calls fn for every committed ID in queue/ (recovery at start). Returns the count or -1. */
+int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg);
+
+#endif
