@@ -6,12 +6,17 @@
 #   make SAN=1      build the sanitizer variant into build-san/
 #   make check-layers   the include rules of docs/ARCHITECTURE.md
 
-PKGS      := libevent libevent_pthreads inih
-DEB_PKGS  := build-essential pkg-config libevent-dev libinih-dev libcmocka-dev \
+PKGS      := libevent libevent_pthreads libevent_openssl openssl inih libcrypt
+DEB_PKGS  := build-essential pkg-config libevent-dev libinih-dev libssl-dev libcrypt-dev libcmocka-dev \
              python3 python3-pytest swaks openssl dnsmasq-base
 
 CC        ?= cc
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+BUILD     ?= build-fuzz
+CC        := clang
+SANFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+OPT       := -O1
+else ifeq ($(SAN),1)
 BUILD     ?= build-san
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT       := -O1
@@ -24,7 +29,7 @@ endif
 WARN      := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wstrict-prototypes \
              -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS    ?= $(OPT) -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(SANFLAGS) -Isrc
+CFLAGS    += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(SANFLAGS) -iquote src
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDFLAGS   += $(SANFLAGS) -pthread
@@ -37,8 +42,13 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tools/*.c))
 TOOL_BINS := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRCS:fuzz/fuzz_%.c=%)
+REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all run test unit integration deps clean check-layers docs
+.PHONY: all run test unit integration deps clean check-layers fuzz fuzz-replay
 
 all: $(BUILD)/vsmtpd $(TOOL_BINS)
 
@@ -59,6 +69,27 @@ $(BUILD)/%: $(BUILD)/tools/%.o $(BUILD)/libvsmtpd.a
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvsmtpd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+# Fuzz targets: replayed over corpus + regressions by `make test` (any
+# compiler); `make fuzz` builds them with clang's libFuzzer and runs each.
+$(BUILD)/fuzz/replay_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o $(BUILD)/libvsmtpd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/libvsmtpd.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@set -e; for n in $(FUZZ_NAMES); do echo "== replay $$n"; \
+	  $(BUILD)/fuzz/replay_$$n fuzz/corpus/$$n fuzz/regress/$$n; done
+
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-run
+
+fuzz-run: $(FUZZ_BINS)
+	@set -e; for n in $(FUZZ_NAMES); do echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  mkdir -p fuzz/out/$$n fuzz/regress/$$n; \
+	  $(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/regress/$$n/ \
+	    fuzz/out/$$n fuzz/corpus/$$n; done
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
 
@@ -87,7 +118,7 @@ integration: $(BUILD)/vsmtpd $(TOOL_BINS)
 test: deps
 	$(MAKE) all
 	$(MAKE) check-layers
-	$(MAKE) SAN=1 unit integration
+	$(MAKE) SAN=1 unit fuzz-replay integration
 
 check-layers:
 	@./scripts/check-layers.sh

@@ -86,20 +86,27 @@ struct config {
 };
 
 /*
- * Loads and validates path. Returns 0 and a snapshot with one reference,
- * or -1 with one "file:line: message\n" per problem appended to *errors.
- * Relative paths in values are kept as written (relative to the working
- * directory, like Postfix's command-line tools).
+ * Loads and validates path, and reads each server's users file. Returns 0
+ * and a snapshot with one reference, or -1 (and *out NULL) with one
+ * "file:line: message\n" per problem appended to *errors ("file: message"
+ * for problems of the whole file; "usersfile:line: message" for bad users
+ * file lines). Relative paths in values are kept as written (relative to
+ * the working directory, like Postfix's command-line tools). Main thread;
+ * touches no global state.
  */
 int config_load(const char *path, struct config **out, struct buf *errors);
 
+/*
+ * config_ref() adds a reference and returns c; config_unref() drops one and
+ * frees the snapshot with the last. Atomic: any thread. NULL is ignored.
+ */
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 
 /* The server named name, or NULL. */
 const struct config_server *config_server_find(const struct config *c, const char *name);
 
-/* True when domain (lower-case) is one of srv's local domains. */
+/* True when domain is one of srv's local domains (compared case-insensitively). */
 bool config_is_local_domain(const struct config_server *srv, const char *domain);
 
 /*
@@ -109,7 +116,13 @@ bool config_is_local_domain(const struct config_server *srv, const char *domain)
  */
 bool config_user_known(const struct config_server *srv, const char *local, const char *domain);
 
-/* Writes docs/CONFIG.md-style reference text for every key (config_keys.c). */
+/*
+ * Appends the Markdown reference of every key (config_keys.c): the text of
+ * docs/CONFIG.md, which tools/config-doc prints. Any thread.
+ */
 void config_write_reference(struct buf *out);
+
+/* Appends the annotated example configuration: the text of etc/vsmtpd.conf.example. */
+void config_write_example(struct buf *out);
 
 #endif

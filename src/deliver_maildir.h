@@ -2,14 +2,17 @@
  * deliver_maildir.h — delivery of one message copy into a Maildir (contract).
  *
  * Maildir as cr.yp.to describes it: the file is written in DIR/tmp/ under a
- * unique name, fsync'd, renamed into DIR/new/, and DIR/new/ is fsync'd; only
- * then is the delivery reported done. DIR, tmp/, new/, cur/ are created
- * (0700) when missing. The stored file has LF line ends (CRLF from the wire
- * becomes LF, as every Maildir reader expects) and starts with
- *   Return-Path: <sender>
+ * unique name, fsync'd, renamed into DIR/new/ (never replacing a file), and
+ * DIR/new/ is fsync'd; only then is the delivery reported done. DIR (mkdir
+ * -p), tmp/, new/, cur/ are created (0700) when missing. The stored file
+ * (0600) has LF line ends (CRLF from the wire becomes LF, as every Maildir
+ * reader expects; a lone CR stays) and starts with
+ *   Return-Path: <sender>          ("<>" for the null sender)
  *   Delivered-To: recipient
- * A failure leaves nothing behind in tmp/.
- * Blocking: runs on a delivery thread.
+ * Its name in new/ is "SEC.M<usec>P<pid>Q<n>R<random hex>.HOST,S=<size>"
+ * (HOST with "/" ":" "," escaped as \057 \072 \054; size = bytes stored).
+ * A failure leaves nothing behind in tmp/ or new/.
+ * Blocking: runs on a delivery thread; any number of threads at once.
  */
 #ifndef VSMTPD_DELIVER_MAILDIR_H
 #define VSMTPD_DELIVER_MAILDIR_H
@@ -20,23 +23,31 @@
 
 struct maildir_result {
 	bool permanent;		/* the failure will not heal by retrying */
-	char text[256];		/* what went wrong, for the log and a DSN */
+	char text[256];		/* "4.3.1 maildir DIR: write: No space left on device" */
 	char name[256];		/* on success: the file name in new/ */
 };
 
 /*
- * Copies content [off, off+len) of fd into the Maildir dir, with the two
- * headers. Returns 0, or -1 with *res describing the failure (ENOSPC, EDQUOT
- * and EIO are temporary; a path that cannot be a directory is permanent).
+ * Copies content [off, off+len) of fd (read with pread: fd's offset is not
+ * used) into the Maildir dir, with the two headers. Returns 0, or -1 with
+ * *res describing the failure: every errno is temporary (ENOSPC, EDQUOT,
+ * EIO, EACCES, EROFS, a content shorter than len, ...) except those that
+ * say the path can never work: ENOTDIR, ELOOP, ENAMETOOLONG, EINVAL.
+ * res->text starts with an RFC 3463 code (X.2.2 quota, X.3.1 disk full,
+ * 5.2.0 for a permanent failure, 4.3.0 otherwise).
  */
 int deliver_maildir(const char *dir, const char *return_path, const char *delivered_to,
 		    int fd, off_t off, off_t len, struct maildir_result *res);
 
 /*
  * Expands a mailbox template's path part ("./run/mail/%d/%u"): %d the
- * domain, %u the local part (lower-cased), %% a percent sign. Returns 0, or
- * -1 when the local part is not address_local_is_safe() or the result does
- * not fit in out[0..size).
+ * domain, %u the local part (ASCII lower-cased; %d is lower-cased too), %%
+ * a percent sign. Returns 0, or -1 (out = "") when: %u is used and the
+ * local part is not address_local_is_safe(); %d is used and the domain is
+ * empty, starts with "." or holds "/"; a path component made (partly) of
+ * substituted text is "." or ".."; the template holds another "%"
+ * sequence; or the result does not fit in out[0..size). The template's
+ * own text is the admin's and is not checked.
  */
 int maildir_expand(const char *tmpl, const char *local, const char *domain, char *out, size_t size);
 

@@ -25,6 +25,9 @@ void log_init(enum log_dest dest)
 }
 
 static void log_line(int prio, const char *level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void log_line(int prio, const char *level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	int n = 0;

@@ -2,8 +2,12 @@
  * spool.h — the durable spool: writing, committing, reading queue files (contract).
  *
  * Layout under the spool directory (mode 0700):
- *   tmp/ID    a message being received; never delivered; removed at start
- *   queue/ID  a committed message (spool_format.h layout)
+ *   lock        flock(2)ed by the one process using the spool
+ *   tmp/ID      a message being received; never delivered; removed at start
+ *   queue/ID    a committed message (spool_format.h layout)
+ *   corrupt/ID  a queue file that failed its checks (spool_quarantine)
+ * IDs are 15 characters of [0-9A-V] (base-32 microseconds, then a random
+ * per-process part): unique across threads and restarts, sorting by time.
  *
  * Commit = fsync(file) -> rename(tmp/ID, queue/ID) -> fsync(queue/). The
  * directory fsync is shared by every commit that renamed before it began
@@ -28,25 +32,36 @@ struct spool;
 struct spool_msg;
 
 /*
- * Opens (creating when missing) the spool at dir, removes leftovers in tmp/
- * and starts nthreads commit threads. Returns NULL with a message in
- * err[0..errsize) on failure.
+ * Opens (creating when missing, parents included) the spool at dir, locks
+ * it (a second process, or a second spool_open() of the same dir, fails),
+ * removes leftovers in tmp/ and starts nthreads commit threads (0 means 1).
+ * Returns NULL with a message in err[0..errsize) on failure.
  */
 struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t errsize);
-/* Waits for commits in flight, stops the threads, frees. */
+/* Waits for commits in flight (every done() has run), stops the threads,
+ * frees, unlocks. No spool_msg_* call may start once it has begun. */
 void spool_close(struct spool *s);
 
-/* Called on a commit thread after each message is committed (the queue's door). */
+/*
+ * Called on a commit thread after each message is committed and before its
+ * done() (the queue's door); hook NULL unsets it. When this returns, the old
+ * hook is not running and will not run again, so its arg may be freed.
+ * Not to be called from inside the hook.
+ */
 void spool_set_commit_hook(struct spool *s, void (*hook)(void *arg, const char *id), void *arg);
 
 /*
  * Starts a message: assigns a fresh unique ID into env->id, creates tmp/ID,
- * writes the envelope and then `prefix` (our Received: header) as the
- * first content bytes. Returns NULL with errno on failure.
+ * writes the envelope and then `prefix` (our Received: header; may be NULL
+ * with prefix_len 0) as the first content bytes. env is not kept: it may be
+ * freed right after. Returns NULL with errno on failure (EINVAL: no
+ * recipients; EMSGSIZE: envelope over SPOOL_HEADER_MAX; ENOSPC, EIO, ...).
  */
 struct spool_msg *spool_msg_begin(struct spool *s, struct envelope *env, const char *prefix, size_t prefix_len);
 const char *spool_msg_id(const struct spool_msg *m);
-/* Appends content (buffered). After a failure every later call fails with the same errno. */
+/* Appends content (buffered, 64 KiB). After a failure every later call fails
+ * with the same errno; since writes are buffered, an error may show only at
+ * the commit. */
 int spool_msg_write(struct spool_msg *m, const void *data, size_t len);
 /* Removes the tmp file and frees m. */
 void spool_msg_abort(struct spool_msg *m);
@@ -65,10 +80,15 @@ struct spool_file {
 	off_t content_len;
 };
 
-/* Opens queue/ID and decodes it; checks the trailer. -1 with errno (EINVAL: corrupt). */
+/*
+ * Opens queue/ID and decodes it; checks the trailer. -1 with errno (EINVAL:
+ * corrupt, with the reason logged; ENOENT: no such file, or id is not a
+ * valid ID). After a failure f holds nothing (spool_file_close is harmless).
+ */
 int spool_file_open(struct spool *s, const char *id, struct spool_file *f);
 void spool_file_close(struct spool_file *f);
-/* Writes recipient i's state field in place (from f->env.rcpts[i]); not yet durable. */
+/* Writes recipient i's state field in place (from f->env.rcpts[i]); not yet
+ * durable. EINVAL for a bad index or state letter. */
 int spool_file_update_rcpt(struct spool_file *f, size_t i);
 /* Makes the updates durable (fdatasync). */
 int spool_file_sync(struct spool_file *f);
@@ -77,7 +97,8 @@ int spool_remove(struct spool *s, const char *id);
 /* Moves a corrupt queue/ID aside into corrupt/ID (kept for the admin, never delivered). */
 int spool_quarantine(struct spool *s, const char *id);
 
-/* Calls fn for every committed ID in queue/ (recovery at start). Returns the count or -1. */
+/* Calls fn for every committed ID in queue/, oldest first (recovery at start);
+ * names that are not IDs and dot files are skipped. Returns the count or -1. */
 int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg);
 
 #endif

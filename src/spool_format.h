@@ -26,6 +26,10 @@
 #define SPOOL_ID_MAX 24
 #define SPOOL_TRAILER_LEN 32		/* bytes of the END record */
 #define SPOOL_HEADER_MAX (16u << 20)	/* an envelope larger than this is corrupt */
+#define SPOOL_FIRST_LINE_MAX 64		/* spool_format_header_len() needs at most this much */
+#define SPOOL_RCPT_STATE_LEN 19		/* "S TTTT NNNNNNNNNNNN": state, tries, next_try */
+#define SPOOL_TRIES_MAX 9999		/* the tries field is 4 digits */
+#define SPOOL_NEXT_TRY_MAX 999999999999LL	/* the next_try field is 12 digits */
 
 enum rcpt_state {
 	RCPT_PENDING = 'P',	/* not delivered yet (maybe deferred: tries > 0) */
@@ -65,8 +69,18 @@ void envelope_free(struct envelope *e);	/* frees members, leaves an empty envelo
 /* Adds a pending recipient (strings copied; orcpt may be NULL). */
 void envelope_add_rcpt(struct envelope *e, const char *addr, const char *orcpt, unsigned notify);
 
-/* Appends the envelope part of a queue file to out (e->id must be set). */
+/*
+ * Appends the envelope part of a queue file to out (e->id must be set).
+ * Canonical: NULL strings are written as "" (orcpt and envid: as absent, and
+ * "" counts as absent too); tries and next_try are clamped to their fields;
+ * an unknown state is written as RCPT_PENDING, unknown ret/body values and
+ * unknown notify bits as absent. The length it announces is exact, even
+ * beyond SPOOL_HEADER_MAX (which decoding then refuses: spool.c checks).
+ */
 void spool_format_encode(const struct envelope *e, struct buf *out);
+
+/* True when id is 1..SPOOL_ID_MAX characters of [0-9A-Z] (safe as a file name). */
+bool spool_format_id_ok(const char *id);
 
 /*
  * Returns the total envelope length announced by the first line of a queue
@@ -78,11 +92,18 @@ size_t spool_format_header_len(const char *data, size_t len);
 /*
  * Decodes an envelope part data[0..len) (len = spool_format_header_len()).
  * Fills e (envelope_init() first), with each recipient's state_off.
- * Returns 0, or -1 with a static reason in *err.
+ * Returns 0, or -1 with a static reason in *err (e is then left empty).
+ * Strict: an unknown or duplicate record, a missing required one (id,
+ * arrival, server, sender, client, helo, ret, body, smtputf8, at least one
+ * rcpt, end), a malformed number or escape, a raw control byte, or a length
+ * different from the announced one is an error. Never reads outside data.
  */
 int spool_format_decode(const char *data, size_t len, struct envelope *e, const char **err);
 
-/* Encodes the fixed-width state field of r (what spool_rcpt_update writes). */
+/*
+ * Appends the fixed-width state field of r (what spool_file_update_rcpt
+ * writes): exactly SPOOL_RCPT_STATE_LEN bytes for any r (clamped as encode).
+ */
 void spool_format_rcpt_state(const struct envelope_rcpt *r, struct buf *out);
 
 /* The END record for a content length; and its check. */

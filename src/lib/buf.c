@@ -4,6 +4,7 @@
 #include "lib/buf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/xalloc.h"

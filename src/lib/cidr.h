@@ -4,7 +4,9 @@
  * A set is parsed from the comma/space separated list an admin writes
  * ("127.0.0.1/32, 10.0.0.0/8, ::1, 2001:db8::/32"); a bare address is a
  * host network (/32 or /128). IPv4-mapped IPv6 addresses (::ffff:a.b.c.d)
- * match IPv4 networks. Mail-agnostic: part of src/lib/.
+ * match IPv4 networks. A mapped network (::ffff:a.b.c.d/n, n >= 96) is
+ * stored as the IPv4 network a.b.c.d/(n-96); native IPv6 networks never
+ * match IPv4 or mapped clients. Mail-agnostic: part of src/lib/.
  */
 #ifndef VSMTPD_LIB_CIDR_H
 #define VSMTPD_LIB_CIDR_H

@@ -1,0 +1,122 @@
+/*
+ * config_keys.h — the key table and its value types (private to config).
+ *
+ * Every key vsmtpd understands is one row of config_keys[] (config_keys.c):
+ * its name, section, type, where it lands in struct config_global or
+ * struct config_server, default, bounds and documentation. The loader
+ * (config.c) never tests a key by name to validate it: it looks the row up
+ * and hands the text to config_value_parse() (config_value.c), which
+ * dispatches on the type. Defaults are written as a user would write them
+ * and go through the same parser, so a default cannot drift from what the
+ * documentation shows. Nothing here is used outside the config module.
+ */
+#ifndef VSMTPD_CONFIG_KEYS_H
+#define VSMTPD_CONFIG_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/buf.h"
+
+/* RFC 5321 4.5.3.1.1 and 4.5.3.1.2: longest local part and domain. */
+#define CONFIG_LOCAL_MAX 64
+#define CONFIG_DOMAIN_MAX 255
+/* RFC 1035 2.3.4: longest label. */
+#define CONFIG_LABEL_MAX 63
+/* A [server NAME] name appears in logs and vsmtpctl commands. */
+#define CONFIG_SERVER_NAME_MAX 64
+/* useradd's limit on a login name. */
+#define CONFIG_USER_NAME_MAX 32
+/* Listeners one server may have. */
+#define CONFIG_LISTEN_MAX 64
+
+enum config_type {
+	CONFIG_T_PATH,		/* a file or directory name, kept as written */
+	CONFIG_T_WORD,		/* a user name: letters, digits, . _ - */
+	CONFIG_T_ENUM,		/* one of the row's choices, stored as int */
+	CONFIG_T_UINT,		/* unsigned within [min, max]; "auto" if auto_fn */
+	CONFIG_T_SIZE,		/* bytes, K/M/G suffix; unsigned long long */
+	CONFIG_T_DURATION,	/* seconds, s/m/h/d suffix; unsigned */
+	CONFIG_T_LISTEN,	/* IP:port [tls] list -> struct config_listen[] */
+	CONFIG_T_DOMAIN,	/* one domain name, lower-cased */
+	CONFIG_T_DOMAINS,	/* a list of domain names, lower-cased, sorted, unique */
+	CONFIG_T_MAILBOX,	/* maildir:PATH template */
+	CONFIG_T_CIDRS,		/* struct cidr_set */
+	CONFIG_T_RETRY,		/* up to CONFIG_RETRY_MAX durations */
+};
+
+enum config_scope {
+	CONFIG_SCOPE_GLOBAL,	/* [global] -> struct config_global */
+	CONFIG_SCOPE_SERVER,	/* [server NAME] -> struct config_server */
+};
+
+struct config_choice {
+	const char *name;
+	int value;
+};
+
+#define CONFIG_KEY_REQUIRED 0x1u	/* no default: the section must set it */
+
+struct config_key {
+	const char *name;
+	enum config_scope scope;
+	enum config_type type;
+	size_t off;		/* the field, from the start of the scope's struct */
+	size_t off_n;		/* list types: the size_t count field */
+	const char *def;	/* default as a user writes it; NULL: none (field stays 0/NULL) */
+	void (*def_fn)(struct buf *out);	/* computed default, or NULL */
+	const char *def_doc;	/* the default as the docs show it, when not def */
+	unsigned (*auto_fn)(void);	/* CONFIG_T_UINT: the value "auto" means, or NULL */
+	unsigned long long min, max;	/* UINT, SIZE, DURATION, and each RETRY item */
+	const struct config_choice *choices;	/* CONFIG_T_ENUM, ends with a NULL name */
+	unsigned flags;		/* CONFIG_KEY_* */
+	const char *doc;	/* one line (Markdown) for docs/CONFIG.md */
+	const char *example;	/* a typical value */
+};
+
+extern const struct config_key config_keys[];
+extern const size_t config_nkeys;
+
+/* The annotated example configuration, identical to etc/vsmtpd.conf.example. */
+extern const char config_example[];
+
+/* The row named name (any scope), or NULL. */
+const struct config_key *config_key_find(const char *name);
+
+/*
+ * Parses text as k's type into the field of base (a struct config_global
+ * or struct config_server, by k->scope). Returns 0, or -1 with the reason
+ * appended to *why ("expected ...") and the field left empty. The field
+ * must be empty (zeroed) on entry: parsing twice would leak.
+ */
+int config_value_parse(const struct config_key *k, const char *text, void *base, struct buf *why);
+
+/* Frees what config_value_parse() stored in k's field of base. */
+void config_value_free(const struct config_key *k, void *base);
+
+/*
+ * Checks a domain name (RFC 1035 2.3.1 letters-digits-hyphen labels, RFC
+ * 3696 2: a top label is not all digits) and writes it lower-cased into
+ * out[0..CONFIG_DOMAIN_MAX]. Returns 0, or -1 with *why set to a static
+ * reason.
+ */
+int config_domain_check(const char *text, size_t len, char *out, const char **why);
+
+/* Human forms of sizes and durations, as the parser reads them ("25M", "5d"). */
+void config_format_size(struct buf *out, unsigned long long bytes);
+void config_format_duration(struct buf *out, unsigned long long seconds);
+
+/* Appends s[0..len) with bytes outside printable ASCII as \xNN. */
+void config_append_escaped(struct buf *out, const char *s, size_t len);
+
+/*
+ * Reads the users file at path into *out (sorted, lower-cased, unique).
+ * Returns -1 with errno when the file cannot be opened or read (out left
+ * empty); otherwise 0, with one "path:line: message" appended to *errors
+ * per bad line and *nbad set to their number (bad lines are skipped).
+ */
+struct config_users;
+int config_users_read(const char *path, struct config_users *out, struct buf *errors, unsigned *nbad);
+void config_users_free(struct config_users *u);
+
+#endif

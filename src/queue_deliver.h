@@ -1,0 +1,40 @@
+/*
+ * queue_deliver.h — one delivery attempt of one queued message (contract).
+ *
+ * The body of a queue job, kept apart from the scheduler (queue.c) so that
+ * it can be driven with any `now` in tests. Runs on a delivery thread and
+ * blocks on disk. The caller guarantees that no other attempt of the same
+ * message runs at the same time.
+ */
+#ifndef VSMTPD_QUEUE_DELIVER_H
+#define VSMTPD_QUEUE_DELIVER_H
+
+#include "config.h"
+#include "spool.h"
+
+#define QUEUE_IOERR_RETRY 60	/* seconds before a message whose file failed us is tried again */
+#define QUEUE_TRIES_MAX 9999	/* the fixed-width tries field of a queue file */
+
+enum queue_outcome {
+	QUEUE_OUTCOME_FORGET,	/* the file is gone (removed, quarantined, vanished): drop it */
+	QUEUE_OUTCOME_KEEP,	/* still queued: try again at *next_try */
+};
+
+/*
+ * Opens queue/ID, delivers every PENDING recipient whose next_try <= now
+ * (route, then Maildir), and records each result: DELIVERED, FAILED
+ * (permanent, or a temporary failure at or after arrival + expire of the
+ * server's policy in cfg), or still PENDING with tries + 1 and next_try from
+ * the retry schedule. Recipients of non-local domains stay PENDING and do
+ * not expire (remote delivery does not exist yet; they are never dropped).
+ * When every recipient is final the file is removed; otherwise the changed
+ * state fields are written in place and synced once. A corrupt file is
+ * quarantined. Logs one line per event (delivered, deferred, failed,
+ * removed, quarantined). Returns the outcome; for KEEP, *next_try is the
+ * earliest time a recipient is due (now + QUEUE_IOERR_RETRY after a disk
+ * error).
+ */
+enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, const char *id,
+				 long long now, long long *next_try);
+
+#endif

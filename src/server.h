@@ -1,0 +1,73 @@
+/*
+ * server.h — virtual SMTP servers at run time: listeners, counters (contract).
+ *
+ * A struct server is one [server NAME] section brought to life: its
+ * listening sockets (accepted on the main thread), the per-IP connection
+ * counts its limits need, and its counters. Accepted connections are
+ * checked by policy_connect() and handed to a worker round-robin, where
+ * smtp_session takes over. Sessions hold a reference to their server, so a
+ * stopped server lives on until its last session ends.
+ */
+#ifndef VSMTPD_SERVER_H
+#define VSMTPD_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "spool.h"
+#include "worker.h"
+
+/* What every virtual server of the daemon shares. */
+struct server_ctx {
+	struct event_base *base;	/* main thread */
+	struct spool *spool;
+	struct worker **workers;
+	unsigned nworkers;
+	unsigned next_worker;		/* round-robin; main thread only */
+};
+
+struct server_counters {
+	atomic_ullong connections;	/* accepted sockets */
+	atomic_ullong refused;		/* turned away at connect (deny, limits) */
+	atomic_ullong messages;		/* queued (250 after DATA) */
+	atomic_ullong rejected;		/* messages refused after DATA */
+	atomic_ullong rcpt_rejected;
+	atomic_ullong bytes_in;		/* message octets queued */
+};
+
+struct server_iptab;
+
+struct server {
+	atomic_int refs;
+	struct server_ctx *ctx;
+	char *name;
+	struct config *cfg;			/* the snapshot conf points into */
+	const struct config_server *conf;
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	atomic_uint sessions_now;
+	struct server_iptab *iptab;		/* sessions per client IP */
+	struct server_counters counters;
+};
+
+/*
+ * Creates the server for conf (a section of cfg, which it references) and
+ * binds every listener. Returns NULL with a message in err on failure
+ * (nothing stays bound). Main thread.
+ */
+struct server *server_start(struct server_ctx *ctx, struct config *cfg,
+			    const struct config_server *conf, char *err, size_t errsize);
+/* Closes the listeners and drops the caller's reference. Main thread. */
+void server_stop(struct server *s);
+
+void server_ref(struct server *s);
+void server_unref(struct server *s);
+/* A session of this server ended: uncount it. Any thread. */
+void server_session_ended(struct server *s, const struct sockaddr *client, bool counted);
+
+#endif

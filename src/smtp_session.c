@@ -1,0 +1,545 @@
+/*
+ * smtp_session.c — one SMTP connection: socket <-> smtp_proto <-> policy, spool.
+ *
+ * Owns the session: its bufferevent, its protocol engine, the envelope being
+ * built and the spool message being written. Lives on one worker thread;
+ * other threads reach it only through worker_post() (the spool's commit
+ * callback does). Sessions of a worker are kept in a thread-local list so
+ * that shutdown can reach them.
+ *
+ * Invariants:
+ * - "250 ... queued as ID" is sent only from session_commit_done() with
+ *   err == 0, i.e. after the spool fsync'd the file, renamed it into queue/
+ *   and fsync'd the directory.
+ * - While a verdict is pending (commit in flight) the session reads nothing:
+ *   replies stay in order, and buffered input stays bounded.
+ * - A session whose client vanished while its commit runs is kept (dead)
+ *   until the commit finishes: the commit callback always finds it.
+ * - Input is fed to the engine at most SESSION_FEED bytes at a time and only
+ *   when it has consumed the previous piece; output waiting for a client
+ *   that does not read stops reading at SESSION_OUT_MAX.
+ *
+ * Not here: protocol rules (smtp_proto), recipient rules (policy), file
+ * formats and fsyncs (spool), delivery (queue).
+ */
+#include "smtp_session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "lib/buf.h"
+#include "lib/xalloc.h"
+#include "log.h"
+#include "smtp_proto.h"
+#include "spool.h"
+
+#define SESSION_FEED (16u * 1024)		/* bytes handed to the engine per step */
+#define SESSION_READ_MAX (256u * 1024)		/* input buffered from the socket at most */
+#define SESSION_OUT_MAX (64u * 1024)		/* unread replies before we stop reading */
+#define SESSION_HELO_LOG_MAX 255		/* HELO text kept for Received: and logs */
+
+struct session {
+	struct session *prev, *next;		/* the worker's list */
+	unsigned long long id;
+	struct worker *worker;
+	struct server *server;
+	const struct config_server *conf;	/* inside server->cfg */
+	struct bufferevent *bev;
+	struct smtp_proto *proto;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	bool ip_counted;
+	char client_ip[INET6_ADDRSTRLEN];
+	char helo[SESSION_HELO_LOG_MAX + 1];
+	bool esmtp;
+
+	struct envelope env;			/* the transaction being built */
+	bool in_txn;
+	struct spool_msg *msg;			/* while DATA/BDAT content arrives */
+
+	bool waiting;				/* a verdict is pending (commit) */
+	bool closing;				/* flush the output, then free */
+	bool dead;				/* socket gone; free when the commit ends */
+	unsigned messages;			/* queued in this session */
+};
+
+static atomic_ullong session_ids;
+static atomic_uint sessions_alive;
+static __thread struct session *sessions_head;	/* this worker's sessions */
+static __thread bool shutting_down;		/* this worker is stopping */
+
+static void session_process(struct session *s);
+
+unsigned smtp_session_count(void)
+{
+	return atomic_load(&sessions_alive);
+}
+
+static void client_ip_text(const struct sockaddr *sa, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+		return;
+	}
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a6))
+		inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)size);
+	else
+		inet_ntop(AF_INET6, a6, out, (socklen_t)size);
+}
+
+static void session_txn_reset(struct session *s)
+{
+	if (s->msg != NULL) {
+		spool_msg_abort(s->msg);
+		s->msg = NULL;
+	}
+	if (s->in_txn)
+		envelope_free(&s->env);
+	s->in_txn = false;
+}
+
+static void session_free(struct session *s)
+{
+	session_txn_reset(s);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	smtp_proto_free(s->proto);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		sessions_head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	log_info("event=disconnect session=%llx server=%s client=%s messages=%u", s->id,
+		 s->server->name, s->client_ip, s->messages);
+	server_session_ended(s->server, (const struct sockaddr *)&s->addr, s->ip_counted);
+	server_unref(s->server);
+	free(s);
+	atomic_fetch_sub(&sessions_alive, 1);
+}
+
+/* The socket is gone (EOF, error, or our own close after the last reply). */
+static void session_drop_socket(struct session *s)
+{
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	if (s->waiting) {
+		s->dead = true;		/* session_commit_done() frees it */
+		return;
+	}
+	session_free(s);
+}
+
+/* Moves the engine's replies to the socket; frees a closing session once
+ * everything is written. */
+static void session_flush(struct session *s)
+{
+	size_t len;
+	const char *out = smtp_proto_output(s->proto, &len);
+	if (len > 0 && s->bev != NULL) {
+		bufferevent_write(s->bev, out, len);
+	}
+	smtp_proto_output_clear(s->proto);
+	if (s->bev == NULL)
+		return;
+	struct evbuffer *o = bufferevent_get_output(s->bev);
+	if (s->closing) {
+		bufferevent_disable(s->bev, EV_READ);
+		if (evbuffer_get_length(o) == 0)
+			session_drop_socket(s);
+		return;
+	}
+	/* A client that pipelines without reading replies does not make us
+	 * buffer without bound: stop reading until it catches up. */
+	if (evbuffer_get_length(o) > SESSION_OUT_MAX || s->waiting)
+		bufferevent_disable(s->bev, EV_READ);
+	else
+		bufferevent_enable(s->bev, EV_READ);
+	const struct config_server *c = s->conf;
+	struct timeval tv = { smtp_proto_in_data(s->proto) ? c->timeout_data : c->timeout_command, 0 };
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* ---- the Received: header (RFC 5321 4.4, RFC 5322 3.6.7) ---------------- */
+
+static void received_header(struct session *s, const char *id, struct buf *out)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+
+	/* RFC 6531 3.7.3 / RFC 3848 protocol names. */
+	const char *with = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (vsmtpd) with %s id %s",
+		   s->helo, s->client_ip, s->conf->hostname, with, id);
+	if (s->env.nrcpts == 1)
+		buf_printf(out, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
+	buf_printf(out, "; %s\r\n", date);
+}
+
+/* ---- event handlers ------------------------------------------------------ */
+
+static void on_helo(struct session *s, const struct smtp_event *ev)
+{
+	snprintf(s->helo, sizeof(s->helo), "%s", ev->helo);
+	s->esmtp = ev->esmtp;
+	log_info("event=helo session=%llx helo=\"%s\" esmtp=%s", s->id, s->helo,
+		 ev->esmtp ? "yes" : "no");
+	smtp_proto_accept(s->proto);
+}
+
+static void on_mail(struct session *s, const struct smtp_event *ev)
+{
+	char sender[ADDRESS_MAX * 2 + 8];
+	if (address_format(&ev->mailbox, sender, sizeof(sender)) < 0) {
+		smtp_proto_verdict(s->proto, 501, "5.1.7", "Bad sender address syntax");
+		return;
+	}
+	session_txn_reset(s);
+	envelope_init(&s->env);
+	s->in_txn = true;
+	s->env.arrival = (long long)time(NULL);
+	s->env.server = xstrdup(s->server->name);
+	s->env.sender = xstrdup(sender);
+	s->env.client_addr = xstrdup(s->client_ip);
+	s->env.helo = xstrdup(s->helo);
+	s->env.envid = ev->mail.envid[0] != '\0' ? xstrdup(ev->mail.envid) : NULL;
+	s->env.ret = (int)ev->mail.ret;
+	s->env.body = (int)ev->mail.body;
+	s->env.smtputf8 = ev->mail.smtputf8;
+	log_info("event=mail session=%llx from=<%s> size=%llu", s->id, sender, ev->mail.size);
+	smtp_proto_accept(s->proto);
+}
+
+static bool envelope_has_rcpt(const struct envelope *e, const char *addr)
+{
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (strcasecmp(e->rcpts[i].addr, addr) == 0)
+			return true;
+	return false;
+}
+
+static void on_rcpt(struct session *s, const struct smtp_event *ev)
+{
+	struct mailbox rcpt = ev->mailbox;
+	struct policy_reply r;
+	bool local;
+	char addr[ADDRESS_MAX * 2 + 8];
+
+	bool ok = policy_rcpt(s->conf, (const struct sockaddr *)&s->addr, &rcpt, &local, &r);
+	if (address_format(&rcpt, addr, sizeof(addr)) < 0)
+		addr[0] = '\0';
+	log_info("event=rcpt session=%llx to=<%s> result=%s%s%s", s->id, addr,
+		 ok ? "accepted" : "rejected", ok ? "" : " code=", ok ? "" : r.enh);
+	if (!ok) {
+		atomic_fetch_add(&s->server->counters.rcpt_rejected, 1);
+		smtp_proto_verdict(s->proto, r.code, r.enh, "%s", r.text);
+		return;
+	}
+	/* The same recipient twice in one transaction gets one copy. */
+	if (!envelope_has_rcpt(&s->env, addr))
+		envelope_add_rcpt(&s->env, addr, ev->rcpt.orcpt[0] != '\0' ? ev->rcpt.orcpt : NULL,
+				  ev->rcpt.notify);
+	smtp_proto_accept(s->proto);
+}
+
+static void on_data_start(struct session *s)
+{
+	struct spool_msg *m = spool_msg_begin(s->server->ctx->spool, &s->env, NULL, 0);
+	if (m == NULL) {
+		int err = errno;
+		log_error("event=spool_error session=%llx error=\"%s\"", s->id, strerror(err));
+		if (err == ENOSPC || err == EDQUOT)
+			smtp_proto_verdict(s->proto, 452, "4.3.1", "Insufficient system storage");
+		else
+			smtp_proto_verdict(s->proto, 451, "4.3.0", "Local error in processing");
+		return;
+	}
+	s->msg = m;
+	struct buf rec = BUF_INIT;
+	received_header(s, spool_msg_id(m), &rec);
+	spool_msg_write(m, rec.data, rec.len);	/* an error shows at commit */
+	buf_free(&rec);
+	smtp_proto_accept(s->proto);
+}
+
+struct commit_result {
+	struct session *s;
+	int err;
+	unsigned long long size;
+};
+
+static void session_commit_done(void *arg)
+{
+	struct commit_result *cr = arg;
+	struct session *s = cr->s;
+	int err = cr->err;
+	unsigned long long size = cr->size;
+	free(cr);
+
+	s->waiting = false;
+	if (err == 0) {
+		s->messages++;
+		atomic_fetch_add(&s->server->counters.messages, 1);
+		atomic_fetch_add(&s->server->counters.bytes_in, size);
+		log_info("event=queued session=%llx id=%s server=%s from=<%s> nrcpt=%zu size=%llu",
+			 s->id, s->env.id, s->server->name, s->env.sender, s->env.nrcpts, size);
+		smtp_proto_verdict(s->proto, 250, "2.0.0", "Ok: queued as %s", s->env.id);
+	} else {
+		atomic_fetch_add(&s->server->counters.rejected, 1);
+		log_error("event=spool_error session=%llx id=%s error=\"%s\"", s->id, s->env.id,
+			  strerror(err));
+		if (err == ENOSPC || err == EDQUOT)
+			smtp_proto_verdict(s->proto, 452, "4.3.1", "Insufficient system storage");
+		else
+			smtp_proto_verdict(s->proto, 451, "4.3.0", "Local error in processing");
+	}
+	session_txn_reset(s);
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	if (shutting_down) {
+		smtp_proto_shutdown(s->proto);
+		s->closing = true;
+	}
+	session_process(s);
+}
+
+/* Runs on a spool commit thread: hop back to the session's worker. */
+static void session_commit_cb(void *arg, int err)
+{
+	struct commit_result *cr = arg;
+	cr->err = err;
+	worker_post(cr->s->worker, session_commit_done, cr);
+}
+
+static void on_data_end(struct session *s, const struct smtp_event *ev)
+{
+	if (ev->status != SMTP_DATA_OK) {
+		atomic_fetch_add(&s->server->counters.rejected, 1);
+		log_info("event=rejected session=%llx reason=%s size=%llu", s->id,
+			 ev->status == SMTP_DATA_TOO_BIG	 ? "too_big"
+			 : ev->status == SMTP_DATA_BARE_EOL ? "bare_eol"
+			 : ev->status == SMTP_DATA_NUL	 ? "nul"
+							 : "refused",
+			 ev->size);
+		session_txn_reset(s);
+		return;
+	}
+	struct commit_result *cr = xcalloc(1, sizeof(*cr));
+	cr->s = s;
+	cr->size = ev->size;
+	struct spool_msg *m = s->msg;
+	s->msg = NULL;
+	s->waiting = true;
+	spool_msg_commit(m, session_commit_cb, cr);
+}
+
+static void session_handle(struct session *s, const struct smtp_event *ev)
+{
+	switch (ev->type) {
+	case SMTP_EV_NONE:
+		return;
+	case SMTP_EV_HELO:
+		on_helo(s, ev);
+		return;
+	case SMTP_EV_MAIL:
+		on_mail(s, ev);
+		return;
+	case SMTP_EV_RCPT:
+		on_rcpt(s, ev);
+		return;
+	case SMTP_EV_DATA_START:
+		on_data_start(s);
+		return;
+	case SMTP_EV_DATA_CHUNK:
+		if (s->msg != NULL)
+			spool_msg_write(s->msg, ev->data, ev->len);
+		return;
+	case SMTP_EV_DATA_END:
+		on_data_end(s, ev);
+		return;
+	case SMTP_EV_RSET:
+		session_txn_reset(s);
+		return;
+	case SMTP_EV_STARTTLS:
+		/* Not offered until TLS support lands; the engine never asks. */
+		smtp_proto_verdict(s->proto, 454, "4.7.0", "TLS not available");
+		return;
+	case SMTP_EV_QUIT:
+	case SMTP_EV_CLOSE:
+		s->closing = true;
+		return;
+	}
+}
+
+/* Feeds buffered input to the engine and acts on its events until it needs
+ * more input, waits for a verdict, or closes; then writes the replies. */
+static void session_process(struct session *s)
+{
+	while (!s->waiting && !s->closing && s->bev != NULL) {
+		struct smtp_event ev;
+		enum smtp_ev_type t = smtp_proto_next(s->proto, &ev);
+		if (t != SMTP_EV_NONE) {
+			session_handle(s, &ev);
+			continue;
+		}
+		if (smtp_proto_closed(s->proto)) {
+			s->closing = true;
+			break;
+		}
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, SESSION_FEED, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		size_t n = v.iov_len < SESSION_FEED ? v.iov_len : SESSION_FEED;
+		smtp_proto_feed(s->proto, v.iov_base, n);
+		evbuffer_drain(in, n);
+	}
+	session_flush(s);
+}
+
+/* ---- bufferevent callbacks ---------------------------------------------- */
+
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	if (s->closing) {
+		session_drop_socket(s);
+		return;
+	}
+	/* Output drained below the low mark: reading may resume. */
+	session_process(s);
+}
+
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	if ((what & BEV_EVENT_TIMEOUT) && !s->closing) {
+		log_info("event=timeout session=%llx client=%s", s->id, s->client_ip);
+		smtp_proto_timeout(s->proto);
+		s->closing = true;
+		session_flush(s);
+		return;
+	}
+	if (s->msg != NULL)
+		log_info("event=lost session=%llx client=%s reason=\"connection lost during DATA\"",
+			 s->id, s->client_ip);
+	session_drop_socket(s);
+}
+
+/* ---- start and shutdown -------------------------------------------------- */
+
+static void session_greet(struct session *s, enum policy_conn verdict)
+{
+	switch (verdict) {
+	case POLICY_CONN_OK:
+		smtp_proto_greet(s->proto, 220, NULL, "vsmtpd");
+		return;
+	case POLICY_CONN_DENIED:
+		log_info("event=refused session=%llx server=%s client=%s reason=access", s->id,
+			 s->server->name, s->client_ip);
+		smtp_proto_greet(s->proto, 554, "5.7.1", "Access denied");
+		s->closing = true;
+		return;
+	case POLICY_CONN_BUSY:
+		log_info("event=refused session=%llx server=%s client=%s reason=max_connections",
+			 s->id, s->server->name, s->client_ip);
+		smtp_proto_greet(s->proto, 421, "4.7.0", "Too many connections, try again later");
+		s->closing = true;
+		return;
+	case POLICY_CONN_BUSY_IP:
+		log_info("event=refused session=%llx server=%s client=%s reason=max_connections_per_ip",
+			 s->id, s->server->name, s->client_ip);
+		smtp_proto_greet(s->proto, 421, "4.7.0",
+				 "Too many connections from your address, try again later");
+		s->closing = true;
+		return;
+	}
+}
+
+void smtp_session_start(void *arg)
+{
+	struct session_start *st = arg;
+	struct session *s = xcalloc(1, sizeof(*s));
+
+	atomic_fetch_add(&sessions_alive, 1);
+	s->id = atomic_fetch_add(&session_ids, 1) + 1;
+	s->worker = st->worker;
+	s->server = st->server;
+	s->conf = st->server->conf;
+	s->addr = st->addr;
+	s->addrlen = st->addrlen;
+	s->ip_counted = st->ip_counted;
+	client_ip_text((const struct sockaddr *)&s->addr, s->client_ip, sizeof(s->client_ip));
+	snprintf(s->helo, sizeof(s->helo), "unknown");
+
+	const struct config_server *c = s->conf;
+	struct smtp_proto_conf pc = {
+		.hostname = c->hostname,
+		.max_message_size = c->max_message_size,
+		.max_recipients = c->max_recipients,
+		.max_messages = c->max_messages_per_connection,
+		.max_errors = 0,
+		.starttls = false,
+	};
+	s->proto = smtp_proto_new(&pc);
+	s->next = sessions_head;
+	if (sessions_head != NULL)
+		sessions_head->prev = s;
+	sessions_head = s;
+
+	s->bev = bufferevent_socket_new(worker_base(s->worker), st->fd, BEV_OPT_CLOSE_ON_FREE);
+	enum policy_conn verdict = st->verdict;
+	free(st);
+	if (s->bev == NULL) {
+		log_error("event=session_error session=%llx reason=\"bufferevent_socket_new failed\"", s->id);
+		session_free(s);
+		return;
+	}
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_MAX);
+	if (verdict == POLICY_CONN_OK)
+		log_info("event=connect session=%llx server=%s client=%s", s->id, s->server->name,
+			 s->client_ip);
+	session_greet(s, verdict);
+	session_flush(s);
+}
+
+void smtp_session_shutdown_all(void *unused)
+{
+	shutting_down = true;
+	struct session *s = sessions_head;
+	while (s != NULL) {
+		struct session *next = s->next;
+		if (!s->waiting && !s->closing && s->bev != NULL) {
+			smtp_proto_shutdown(s->proto);
+			s->closing = true;
+			session_flush(s);	/* may free s */
+		}
+		s = next;
+	}
+}

@@ -1,0 +1,999 @@
+/*
+ * spool.c — the durable spool: queue IDs, writing and committing queue
+ * files, the commit thread pool with group directory fsync, and reading,
+ * updating, removing and scanning committed files (see spool.h).
+ *
+ * Owns the spool directory: lock (flock: one daemon per spool), tmp/ (files
+ * being received), queue/ (committed files), corrupt/ (quarantine); the
+ * commit threads; the ID generator. The byte layout is spool_format.c's;
+ * deciding when to deliver, retry or quarantine is the queue's.
+ *
+ * Invariants, and the crash reasoning they rest on:
+ * - A file appears under queue/ only by rename(2) from tmp/, after its
+ *   content and trailer were fsync'd: rename is atomic, so after any crash
+ *   queue/ID is either absent or complete. A torn file cannot be there; if
+ *   a disk lies anyway, the trailer (content length) catches it at read.
+ * - done(arg, 0), i.e. "250", comes only after the fsync of queue/ that
+ *   covers the rename: until then the new name itself may not be on disk.
+ * - tmp/ holds nothing anyone was promised: spool_open() empties it.
+ * - IDs grow with time, are never reused (O_EXCL in tmp/, checked against
+ *   queue/, rename without replace), and are [0-9A-V] only.
+ * Errors: -1 (or NULL) with errno, as spool.h says; spool_open() writes
+ * its reason into the caller's buffer. Corrupt files are logged with the
+ * reason and reported as EINVAL.
+ */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/xalloc.h"
+#include "log.h"
+
+#define SPOOL_WBUF_SIZE (64u << 10)	/* per-message write buffer */
+#define SPOOL_THREADS_MAX 64
+#define SPOOL_ID_TIME_CHARS 11		/* base 32: 55 bits of microseconds, until the year 3111 */
+#define SPOOL_ID_SUFFIX_CHARS 4		/* base 32: 20 random bits per process */
+#define SPOOL_ID_LEN (SPOOL_ID_TIME_CHARS + SPOOL_ID_SUFFIX_CHARS)
+#define SPOOL_ID_ATTEMPTS 32		/* fresh IDs tried before begin gives up with EEXIST */
+#define SPOOL_DIR_MODE 0700
+#define SPOOL_PARENT_MODE 0755		/* parents created on the way to the spool */
+#define SPOOL_FILE_MODE 0600
+#define SPOOL_LOCK_NAME "lock"
+
+_Static_assert(SPOOL_ID_LEN <= SPOOL_ID_MAX, "IDs fit");
+
+/* Group fsync of one directory: see spool_dirsync(). */
+struct spool_dirsync_waiter {
+	uint64_t ticket;
+	bool done;
+	int err;
+	struct spool_dirsync_waiter *next;
+};
+
+struct spool_dirsync {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t ticket;		/* last ticket handed out */
+	bool running;			/* an fsync is in progress */
+	struct spool_dirsync_waiter *waiters;
+};
+
+struct spool {
+	char *path;
+	int dirfd, tmpfd, queuefd, corruptfd, lockfd;
+
+	pthread_mutex_t id_mu;
+	uint64_t id_last_us;		/* the last ID's time part: IDs strictly increase */
+	char id_suffix[SPOOL_ID_SUFFIX_CHARS];
+
+	pthread_mutex_t mu;		/* the commit job queue */
+	pthread_cond_t cv;
+	struct spool_msg *jobs_head, *jobs_tail;
+	bool stopping;
+	pthread_t *threads;
+	unsigned nthreads;
+
+	pthread_mutex_t hook_mu;	/* the commit hook and the calls in progress */
+	pthread_cond_t hook_cv;
+	void (*hook)(void *arg, const char *id);
+	void *hook_arg;
+	unsigned hook_running;
+
+	struct spool_dirsync queue_sync;	/* fsync of queue/, shared by commits and removals */
+};
+
+struct spool_msg {
+	struct spool *s;
+	int fd;
+	char id[SPOOL_ID_MAX + 1];
+	char *wbuf;
+	size_t wlen;
+	unsigned long long content_len;	/* bytes after the envelope, trailer excluded */
+	int err;			/* the first write error: sticky */
+	void (*done)(void *arg, int err);
+	void *done_arg;
+	struct spool_msg *next;		/* in the commit job queue */
+};
+
+/* ---- small I/O helpers ------------------------------------------------------ */
+
+/* Writes all of p[0..n) (short writes, EINTR); 0 or an errno. */
+static int spool_write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = write(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno;
+		if (r == 0)
+			return EIO;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int spool_pwrite_all(int fd, const char *p, size_t n, off_t off)
+{
+	while (n > 0) {
+		ssize_t r = pwrite(fd, p, n, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno;
+		if (r == 0)
+			return EIO;
+		p += r;
+		n -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+/* Reads up to n bytes at off, stopping only at end of file; the count or -1. */
+static ssize_t spool_pread_full(int fd, char *p, size_t n, off_t off)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- group directory fsync -------------------------------------------------- */
+
+static void spool_dirsync_init(struct spool_dirsync *d)
+{
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_cond_init(&d->cv, NULL);
+	d->ticket = 0;
+	d->running = false;
+	d->waiters = NULL;
+}
+
+static void spool_dirsync_destroy(struct spool_dirsync *d)
+{
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+}
+
+/*
+ * Makes every directory change the caller made in fd's directory before
+ * calling this durable; 0 or an errno. Group commit: a caller takes a
+ * ticket after its rename/unlink returned. If no fsync is running it runs
+ * one for every ticket handed out so far; otherwise it waits, because the
+ * running fsync may have started before its change and so may not cover
+ * it. When an fsync ends, its result is given to exactly the tickets it
+ * covered (those handed out before it started), and one of the remaining
+ * waiters starts the next. So N commits arriving together cost about two
+ * directory fsyncs, not N, and nobody is told "done" by an fsync that
+ * began before its change.
+ */
+static int spool_dirsync(struct spool_dirsync *d, int fd)
+{
+	struct spool_dirsync_waiter w = { 0, false, 0, NULL };
+
+	pthread_mutex_lock(&d->mu);
+	w.ticket = ++d->ticket;
+	w.next = d->waiters;
+	d->waiters = &w;
+	while (!w.done) {
+		if (d->running) {
+			pthread_cond_wait(&d->cv, &d->mu);
+			continue;
+		}
+		d->running = true;
+		uint64_t covered = d->ticket;
+		pthread_mutex_unlock(&d->mu);
+		int err = fsync(fd) < 0 ? errno : 0;
+		pthread_mutex_lock(&d->mu);
+		d->running = false;
+		for (struct spool_dirsync_waiter **pp = &d->waiters; *pp != NULL;) {
+			struct spool_dirsync_waiter *x = *pp;
+			if (x->ticket > covered) {
+				pp = &x->next;
+				continue;
+			}
+			x->done = true;
+			x->err = err;
+			*pp = x->next;
+		}
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return w.err;
+}
+
+/* ---- IDs --------------------------------------------------------------------- */
+
+static const char spool_b32[] = "0123456789ABCDEFGHIJKLMNOPQRSTUV";	/* ASCII order: IDs sort by time */
+
+/*
+ * A fresh ID: 11 base-32 digits of microseconds since the epoch, strictly
+ * increasing within the process (a burst beyond one per microsecond runs a
+ * little ahead of the clock, never backwards), then this process's random
+ * suffix, which keeps apart IDs of runs whose clocks overlap (a clock
+ * stepped back across a restart). Uniqueness is still checked on disk.
+ */
+static void spool_id_next(struct spool *s, char id[SPOOL_ID_MAX + 1])
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+
+	pthread_mutex_lock(&s->id_mu);
+	if (us <= s->id_last_us)
+		us = s->id_last_us + 1;
+	s->id_last_us = us;
+	pthread_mutex_unlock(&s->id_mu);
+
+	for (int i = SPOOL_ID_TIME_CHARS - 1; i >= 0; i--) {
+		id[i] = spool_b32[us & 31];
+		us >>= 5;
+	}
+	memcpy(id + SPOOL_ID_TIME_CHARS, s->id_suffix, SPOOL_ID_SUFFIX_CHARS);
+	id[SPOOL_ID_LEN] = '\0';
+}
+
+static void spool_id_seed(struct spool *s)
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r = (uint32_t)getpid() * 2654435761u ^ (uint32_t)ts.tv_nsec;
+	}
+	for (int i = 0; i < SPOOL_ID_SUFFIX_CHARS; i++) {
+		s->id_suffix[i] = spool_b32[r & 31];
+		r >>= 5;
+	}
+}
+
+/* ---- the commit hook ----------------------------------------------------------- */
+
+void spool_set_commit_hook(struct spool *s, void (*hook)(void *arg, const char *id), void *arg)
+{
+	pthread_mutex_lock(&s->hook_mu);
+	s->hook = hook;
+	s->hook_arg = arg;
+	/* After we return, the old hook is not running and will not run: the
+	 * caller may free what its arg points to. */
+	while (s->hook_running > 0)
+		pthread_cond_wait(&s->hook_cv, &s->hook_mu);
+	pthread_mutex_unlock(&s->hook_mu);
+}
+
+static void spool_call_hook(struct spool *s, const char *id)
+{
+	pthread_mutex_lock(&s->hook_mu);
+	void (*hook)(void *, const char *) = s->hook;
+	void *arg = s->hook_arg;
+	if (hook != NULL)
+		s->hook_running++;
+	pthread_mutex_unlock(&s->hook_mu);
+	if (hook == NULL)
+		return;
+	hook(arg, id);
+	pthread_mutex_lock(&s->hook_mu);
+	if (--s->hook_running == 0)
+		pthread_cond_broadcast(&s->hook_cv);
+	pthread_mutex_unlock(&s->hook_mu);
+}
+
+/* ---- writing a message ----------------------------------------------------------- */
+
+static int spool_msg_flush(struct spool_msg *m)
+{
+	if (m->err == 0 && m->wlen > 0)
+		m->err = spool_write_all(m->fd, m->wbuf, m->wlen);
+	m->wlen = 0;
+	return m->err;
+}
+
+/* Appends bytes to the file through the buffer; 0 or the (sticky) errno. */
+static int spool_msg_put(struct spool_msg *m, const char *p, size_t n)
+{
+	if (m->err != 0)
+		return m->err;
+	if (n <= SPOOL_WBUF_SIZE - m->wlen) {
+		memcpy(m->wbuf + m->wlen, p, n);
+		m->wlen += n;
+		return 0;
+	}
+	if (spool_msg_flush(m) != 0)
+		return m->err;
+	if (n >= SPOOL_WBUF_SIZE) {
+		m->err = spool_write_all(m->fd, p, n);	/* large: no copy */
+		return m->err;
+	}
+	memcpy(m->wbuf, p, n);
+	m->wlen = n;
+	return 0;
+}
+
+static void spool_msg_free(struct spool_msg *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->wbuf);
+	free(m);
+}
+
+/* Creates tmp/ID for a fresh ID that is in use neither in tmp/ nor in queue/. */
+static int spool_msg_create(struct spool *s, char id[SPOOL_ID_MAX + 1])
+{
+	for (int attempt = 0; attempt < SPOOL_ID_ATTEMPTS; attempt++) {
+		spool_id_next(s, id);
+		int fd = openat(s->tmpfd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+				SPOOL_FILE_MODE);
+		if (fd < 0 && errno == EEXIST)
+			continue;
+		if (fd < 0)
+			return -1;
+		struct stat st;
+		int r = fstatat(s->queuefd, id, &st, AT_SYMLINK_NOFOLLOW);
+		if (r < 0 && errno == ENOENT)
+			return fd;
+		int err = r < 0 ? errno : EEXIST;
+		unlinkat(s->tmpfd, id, 0);
+		close(fd);
+		if (err != EEXIST) {
+			errno = err;
+			return -1;
+		}
+		/* queue/ID exists (a clock stepped back): take the next ID */
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+struct spool_msg *spool_msg_begin(struct spool *s, struct envelope *env, const char *prefix, size_t prefix_len)
+{
+	if (env->nrcpts == 0) {
+		errno = EINVAL;	/* a queue file without recipients would be refused as corrupt */
+		return NULL;
+	}
+	char id[SPOOL_ID_MAX + 1];
+	int fd = spool_msg_create(s, id);
+	if (fd < 0)
+		return NULL;
+
+	struct spool_msg *m = xcalloc(1, sizeof(*m));
+	m->s = s;
+	m->fd = fd;
+	memcpy(m->id, id, sizeof(id));
+	m->wbuf = xmalloc(SPOOL_WBUF_SIZE);
+	memcpy(env->id, id, sizeof(id));
+
+	struct buf hdr = BUF_INIT;
+	spool_format_encode(env, &hdr);
+	int err = hdr.len > SPOOL_HEADER_MAX ? EMSGSIZE : spool_msg_put(m, hdr.data, hdr.len);
+	buf_free(&hdr);
+	if (err == 0 && prefix_len > 0 && spool_msg_write(m, prefix, prefix_len) < 0)
+		err = errno;
+	if (err != 0) {
+		spool_msg_abort(m);
+		errno = err;
+		return NULL;
+	}
+	return m;
+}
+
+const char *spool_msg_id(const struct spool_msg *m)
+{
+	return m->id;
+}
+
+int spool_msg_write(struct spool_msg *m, const void *data, size_t len)
+{
+	m->content_len += len;
+	int err = spool_msg_put(m, data, len);
+	if (err == 0)
+		return 0;
+	errno = err;
+	return -1;
+}
+
+void spool_msg_abort(struct spool_msg *m)
+{
+	/* No fsync: tmp/ is emptied at every start, so a removal that a
+	 * crash undoes costs nothing. */
+	unlinkat(m->s->tmpfd, m->id, 0);
+	spool_msg_free(m);
+}
+
+void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), void *arg)
+{
+	struct spool *s = m->s;
+	m->done = done;
+	m->done_arg = arg;
+
+	/* On the caller's thread, so that ENOSPC shows up here at the latest,
+	 * before any thread hand-off. */
+	char trailer[SPOOL_TRAILER_LEN];
+	spool_format_trailer(m->content_len, trailer);
+	if (spool_msg_put(m, trailer, sizeof(trailer)) == 0)
+		spool_msg_flush(m);
+
+	pthread_mutex_lock(&s->mu);
+	m->next = NULL;
+	if (s->jobs_tail != NULL)
+		s->jobs_tail->next = m;
+	else
+		s->jobs_head = m;
+	s->jobs_tail = m;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A failed commit: nothing was promised, so nothing may stay behind. The
+ * caller logs the error it is told; op names a step it cannot see. */
+static void spool_commit_fail(struct spool_msg *m, int err, const char *op)
+{
+	if (op != NULL)
+		log_error("event=spool_error id=%s op=%s error=\"%s\"", m->id, op, strerror(err));
+	void (*done)(void *, int) = m->done;
+	void *arg = m->done_arg;
+	spool_msg_abort(m);
+	done(arg, err);
+}
+
+/* rename without replacing: an existing queue/ID is never overwritten. */
+static int spool_rename_new(int from_dir, int to_dir, const char *id)
+{
+	if (renameat2(from_dir, id, to_dir, id, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without RENAME_NOREPLACE: spool_msg_create() found
+	 * queue/ID free, and the spool lock keeps other processes out. */
+	return renameat(from_dir, id, to_dir, id);
+}
+
+/*
+ * Runs on a commit thread. The crash points, in order:
+ *  1. before the data fsync: tmp/ID may be partial; it is in tmp/, so the
+ *     next start removes it; the client got no 250 and sends again;
+ *  2. after the fsync, before the rename: the same, the file is complete
+ *     but still in tmp/;
+ *  3. after the rename, before the directory fsync: after a crash queue/ID
+ *     may or may not exist; if it does it is complete (its data was synced
+ *     before the rename made it visible), so at worst the client, which
+ *     got no 250, sends again and the message is delivered twice — never
+ *     lost, never delivered truncated;
+ *  4. after the directory fsync: queue/ID survives; only now is "250" said.
+ * The tmp/ side of the rename needs no fsync: an entry reappearing in tmp/
+ * after a crash is removed at start, queue/ID keeps its own link.
+ */
+static void spool_commit_run(struct spool *s, struct spool_msg *m)
+{
+	if (m->err != 0) {
+		spool_commit_fail(m, m->err, NULL);	/* a write error, already seen by the writer */
+		return;
+	}
+	/*
+	 * fdatasync, not fsync: it writes the data and the metadata needed to
+	 * read it back — the size and the block map, which for a new file is
+	 * all that changed besides the timestamps, which we do not need. The
+	 * file's name is made durable by the fsync of queue/ below.
+	 */
+	if (fdatasync(m->fd) < 0) {
+		spool_commit_fail(m, errno, "fsync");
+		return;
+	}
+	/* close() may report a deferred write error (NFS): take it seriously. */
+	int fd = m->fd;
+	m->fd = -1;
+	if (close(fd) < 0 && errno != EINTR) {
+		spool_commit_fail(m, errno, "close");
+		return;
+	}
+	/* The commit point: the complete file gets its queue/ name atomically. */
+	if (spool_rename_new(s->tmpfd, s->queuefd, m->id) < 0) {
+		spool_commit_fail(m, errno, "rename");
+		return;
+	}
+	int err = spool_dirsync(&s->queue_sync, s->queuefd);
+	if (err != 0) {
+		/* The name may not survive a crash and the client will hear 451
+		 * and send again: remove it so that it is not delivered twice
+		 * when it does survive. */
+		log_error("event=spool_error id=%s op=dirsync error=\"%s\"", m->id, strerror(err));
+		unlinkat(s->queuefd, m->id, 0);
+		void (*done)(void *, int) = m->done;
+		void *arg = m->done_arg;
+		spool_msg_free(m);
+		done(arg, err);
+		return;
+	}
+	spool_call_hook(s, m->id);
+	void (*done)(void *, int) = m->done;
+	void *arg = m->done_arg;
+	spool_msg_free(m);
+	done(arg, 0);
+}
+
+static void *spool_commit_thread(void *arg)
+{
+	struct spool *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->jobs_head == NULL && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		struct spool_msg *m = s->jobs_head;
+		if (m == NULL)
+			break;	/* stopping, and every job is done */
+		s->jobs_head = m->next;
+		if (s->jobs_head == NULL)
+			s->jobs_tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		spool_commit_run(s, m);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* ---- opening and closing ----------------------------------------------------------- */
+
+/* Copies path without its trailing slashes ("a/b/" -> "a/b"; "/" stays). */
+static char *spool_path_trim(const char *path)
+{
+	char *copy = xstrdup(path);
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	return copy;
+}
+
+/* fsync of the directory holding path: makes a new entry in it durable. */
+static int spool_sync_parent(const char *path)
+{
+	char *copy = spool_path_trim(path);
+	char *slash = strrchr(copy, '/');
+	const char *parent = ".";
+	if (slash == copy)
+		parent = "/";
+	else if (slash != NULL) {
+		*slash = '\0';
+		parent = copy;
+	}
+	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd < 0 || fsync(fd) < 0 ? -1 : 0;
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	errno = err;
+	return rc;
+}
+
+/* mkdir -p, the last component with mode; each new entry is fsync'd. */
+static int spool_mkdirs(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == 0)
+		return spool_sync_parent(path);
+	if (errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	/* A parent is missing: create it first. */
+	char *parent = spool_path_trim(path);
+	char *slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent) {
+		free(parent);
+		errno = ENOENT;
+		return -1;
+	}
+	*slash = '\0';
+	int rc = spool_mkdirs(parent, SPOOL_PARENT_MODE);
+	int err = errno;
+	free(parent);
+	if (rc < 0) {
+		errno = err;
+		return -1;
+	}
+	if (mkdir(path, mode) == 0)
+		return spool_sync_parent(path);
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* Creates (if missing) and opens dir/name; *created says whether it was made. */
+static int spool_subdir(int dirfd, const char *name, bool *created)
+{
+	if (mkdirat(dirfd, name, SPOOL_DIR_MODE) == 0)
+		*created = true;
+	else if (errno != EEXIST)
+		return -1;
+	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/*
+ * Removes everything in tmp/: files of messages that were being received
+ * when the last run stopped. None was committed, so no client got a 250
+ * for it; deleting them is the only correct outcome.
+ */
+static void spool_clean_tmp(struct spool *s)
+{
+	int fd = openat(s->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		log_warn("event=spool_cleanup dir=%s/tmp error=\"%s\"", s->path, strerror(errno));
+		return;
+	}
+	unsigned removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(s->tmpfd, de->d_name, 0) == 0)
+			removed++;
+		else
+			log_warn("event=spool_cleanup dir=%s/tmp error=\"%s\"", s->path, strerror(errno));
+	}
+	closedir(d);
+	if (removed > 0)
+		log_info("event=spool_cleanup dir=%s/tmp removed=%u", s->path, removed);
+}
+
+static void spool_start_threads(struct spool *s, unsigned n)
+{
+	/* Commit threads take no signals: the main thread's event loop does. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	s->threads = xcalloc(n, sizeof(*s->threads));
+	for (unsigned i = 0; i < n; i++) {
+		int err = pthread_create(&s->threads[i], NULL, spool_commit_thread, s);
+		if (err != 0) {
+			if (i == 0)
+				log_fatal("event=fatal reason=\"spool: cannot start a commit thread: %s\"",
+					  strerror(err));
+			log_warn("event=spool_threads wanted=%u started=%u error=\"%s\"", n, i, strerror(err));
+			break;
+		}
+		s->nthreads++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void spool_close_fds(struct spool *s)
+{
+	int *fds[] = { &s->tmpfd, &s->queuefd, &s->corruptfd, &s->lockfd, &s->dirfd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t errsize)
+{
+	struct spool *s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(dir);
+	s->dirfd = s->tmpfd = s->queuefd = s->corruptfd = s->lockfd = -1;
+	const char *what = NULL;
+	bool created = false;
+
+	/* A new spool directory's own name must survive a crash too. */
+	if (spool_mkdirs(dir, SPOOL_DIR_MODE) < 0) {
+		what = "cannot create";
+		goto fail;
+	}
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		what = "cannot open";
+		goto fail;
+	}
+	/* Two daemons on one spool would delete each other's tmp/ files. */
+	s->lockfd = openat(s->dirfd, SPOOL_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, SPOOL_FILE_MODE);
+	if (s->lockfd < 0) {
+		what = "cannot create the lock file in";
+		goto fail;
+	}
+	if (flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		what = errno == EWOULDBLOCK ? "another process is using" : "cannot lock";
+		goto fail;
+	}
+	if ((s->tmpfd = spool_subdir(s->dirfd, "tmp", &created)) < 0 ||
+	    (s->queuefd = spool_subdir(s->dirfd, "queue", &created)) < 0 ||
+	    (s->corruptfd = spool_subdir(s->dirfd, "corrupt", &created)) < 0) {
+		what = "cannot create or open tmp/, queue/ or corrupt/ in";
+		goto fail;
+	}
+	if (created && fsync(s->dirfd) < 0) {
+		what = "cannot fsync";
+		goto fail;
+	}
+
+	pthread_mutex_init(&s->id_mu, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_mutex_init(&s->hook_mu, NULL);
+	pthread_cond_init(&s->hook_cv, NULL);
+	spool_dirsync_init(&s->queue_sync);
+	spool_id_seed(s);
+	spool_clean_tmp(s);
+	if (nthreads == 0)
+		nthreads = 1;
+	spool_start_threads(s, nthreads > SPOOL_THREADS_MAX ? SPOOL_THREADS_MAX : nthreads);
+	return s;
+
+fail:
+	if (errno == EWOULDBLOCK && strcmp(what, "another process is using") == 0)
+		snprintf(err, errsize, "%s %s (is another vsmtpd running?)", what, dir);
+	else
+		snprintf(err, errsize, "%s %s: %s", what, dir, strerror(errno));
+	spool_close_fds(s);
+	free(s->path);
+	free(s);
+	return NULL;
+}
+
+void spool_close(struct spool *s)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (unsigned i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
+	free(s->threads);
+	spool_dirsync_destroy(&s->queue_sync);
+	pthread_mutex_destroy(&s->id_mu);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->hook_mu);
+	pthread_cond_destroy(&s->hook_cv);
+	spool_close_fds(s);	/* closing the lock file releases the lock */
+	free(s->path);
+	free(s);
+}
+
+/* ---- reading and updating committed files ----------------------------------------- */
+
+static int spool_corrupt(const char *id, const char *reason)
+{
+	log_warn("event=spool_corrupt id=%s reason=\"%s\"", id, reason);
+	errno = EINVAL;
+	return -1;
+}
+
+/* Reads and checks everything but the content; -1 with errno (EINVAL: corrupt). */
+static int spool_file_load(int fd, const char *id, struct spool_file *f)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode))
+		return spool_corrupt(id, "not a regular file");
+
+	char first[SPOOL_FIRST_LINE_MAX];
+	ssize_t n = spool_pread_full(fd, first, sizeof(first), 0);
+	if (n < 0)
+		return -1;
+	size_t hl = spool_format_header_len(first, (size_t)n);
+	if (hl == 0)
+		return spool_corrupt(id, "bad first line");
+	if ((unsigned long long)st.st_size < (unsigned long long)hl + SPOOL_TRAILER_LEN)
+		return spool_corrupt(id, "truncated");
+
+	char *hdr = xmalloc(hl);
+	n = spool_pread_full(fd, hdr, hl, 0);
+	if (n < 0 || (size_t)n != hl) {
+		free(hdr);
+		return n < 0 ? -1 : spool_corrupt(id, "truncated");
+	}
+	const char *why;
+	int rc = spool_format_decode(hdr, hl, &f->env, &why);
+	free(hdr);
+	if (rc < 0)
+		return spool_corrupt(id, why);
+	if (strcmp(f->env.id, id) != 0)
+		return spool_corrupt(id, "id record differs from the file name");
+
+	off_t content_len = st.st_size - (off_t)hl - SPOOL_TRAILER_LEN;
+	char trailer[SPOOL_TRAILER_LEN];
+	n = spool_pread_full(fd, trailer, sizeof(trailer), st.st_size - SPOOL_TRAILER_LEN);
+	if (n < 0)
+		return -1;
+	if ((size_t)n != sizeof(trailer) || !spool_format_trailer_ok(trailer, (unsigned long long)content_len))
+		return spool_corrupt(id, "bad trailer (torn or truncated file)");
+	f->content_off = (off_t)hl;
+	f->content_len = content_len;
+	return 0;
+}
+
+int spool_file_open(struct spool *s, const char *id, struct spool_file *f)
+{
+	f->fd = -1;
+	envelope_init(&f->env);
+	f->content_off = 0;
+	f->content_len = 0;
+	if (!spool_format_id_ok(id)) {
+		errno = ENOENT;	/* no queue file can have that name */
+		return -1;
+	}
+	int fd = openat(s->queuefd, id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && (errno == ELOOP || errno == EISDIR))
+		return spool_corrupt(id, "not a regular file");
+	if (fd < 0)
+		return -1;
+	if (spool_file_load(fd, id, f) < 0) {
+		int err = errno;
+		envelope_free(&f->env);
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	f->fd = fd;
+	return 0;
+}
+
+void spool_file_close(struct spool_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	envelope_free(&f->env);
+}
+
+int spool_file_update_rcpt(struct spool_file *f, size_t i)
+{
+	if (f->fd < 0 || i >= f->env.nrcpts) {
+		errno = EINVAL;
+		return -1;
+	}
+	const struct envelope_rcpt *r = &f->env.rcpts[i];
+	if (r->state != RCPT_PENDING && r->state != RCPT_DELIVERED && r->state != RCPT_FAILED) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (r->state_off + SPOOL_RCPT_STATE_LEN > f->env.header_len) {
+		errno = EINVAL;	/* not from spool_file_open() */
+		return -1;
+	}
+	struct buf st = BUF_INIT;
+	spool_format_rcpt_state(r, &st);
+	/* Overwritten in place: the file's length and layout never change.
+	 * Should a crash tear the write (it may straddle a sector), every byte
+	 * of the field is still an old or a new one, so the file still decodes:
+	 * the state letter is a single byte, and mixed digits only move a
+	 * retry earlier or later. */
+	int err = spool_pwrite_all(f->fd, st.data, st.len, (off_t)r->state_off);
+	buf_free(&st);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int spool_file_sync(struct spool_file *f)
+{
+	/* Overwrites in place change neither size nor block map: fdatasync
+	 * makes them durable without a needless inode timestamp write. */
+	return fdatasync(f->fd);
+}
+
+int spool_remove(struct spool *s, const char *id)
+{
+	if (!spool_format_id_ok(id)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (unlinkat(s->queuefd, id, 0) < 0)
+		return -1;
+	/* Until queue/ is synced a crash may bring the file back, and its
+	 * recipients would be delivered again: the caller must know. */
+	int err = spool_dirsync(&s->queue_sync, s->queuefd);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int spool_quarantine(struct spool *s, const char *id)
+{
+	if (!spool_format_id_ok(id)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (renameat(s->queuefd, id, s->corruptfd, id) < 0)
+		return -1;
+	/* The new name first, then the old one's removal: at no point may a
+	 * crash leave the file in neither directory. */
+	if (fsync(s->corruptfd) < 0)
+		return -1;
+	int err = spool_dirsync(&s->queue_sync, s->queuefd);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+static int spool_cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg)
+{
+	/* A new open file description: readdir must not share queuefd's offset. */
+	int fd = openat(s->queuefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int rc = 0;
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			rc = errno != 0 ? -1 : 0;
+			break;
+		}
+		/* Dot files and other strangers are the admin's; not ours to read. */
+		if (de->d_name[0] == '.' || !spool_format_id_ok(de->d_name) || de->d_type == DT_DIR)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	int err = errno;
+	closedir(d);
+	/* Oldest first: IDs sort by arrival time. */
+	if (rc == 0 && n > 0)
+		qsort(names, n, sizeof(*names), spool_cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			fn(arg, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	if (rc < 0) {
+		errno = err;
+		return -1;
+	}
+	return n > INT32_MAX ? INT32_MAX : (int)n;
+}

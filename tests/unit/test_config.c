@@ -1,0 +1,1227 @@
+/*
+ * test_config.c — the configuration loader, its key table and its docs.
+ *
+ * Cases write small configs into a temporary directory (so messages can be
+ * compared byte for byte as "t.conf:LINE: ...") or load the files in
+ * data/config/ (errors.conf against the golden errors.ref). The example
+ * config and docs/CONFIG.md are checked against what config_keys.c
+ * generates, so neither can drift. Runs with the working directory
+ * tests/unit/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char tmpdir[64];
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	buf_append(&b, "", 0);
+	return b.data;
+}
+
+static void write_bytes(const char *name, const char *data, size_t len)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void write_tmp(const char *name, const char *text)
+{
+	write_bytes(name, text, strlen(text));
+}
+
+/* The errors with the temporary directory cut out: "t.conf:3: ...". */
+static char *relative(const struct buf *err)
+{
+	char prefix[80];
+	snprintf(prefix, sizeof(prefix), "%s/", tmpdir);
+	size_t plen = strlen(prefix);
+	const char *s = buf_str(err);
+	struct buf out = BUF_INIT;
+	buf_append(&out, "", 0);
+	for (const char *p; (p = strstr(s, prefix)) != NULL; s = p + plen)
+		buf_append(&out, s, (size_t)(p - s));
+	buf_append_str(&out, s);
+	return out.data;
+}
+
+/* Loads bytes as tmpdir/t.conf; returns the errors (caller frees). */
+static char *load_bytes(const char *data, size_t len, struct config **out)
+{
+	write_bytes("t.conf", data, len);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	struct buf err = BUF_INIT;
+	int rc = config_load(path, out, &err);
+	char *rel = relative(&err);
+	buf_free(&err);
+	if (rc == 0)
+		assert_non_null(*out);
+	else
+		assert_null(*out);
+	assert_int_equal(rc == 0, rel[0] == '\0');
+	return rel;
+}
+
+static char *load_text(const char *text, struct config **out)
+{
+	return load_bytes(text, strlen(text), out);
+}
+
+static struct config *load_ok(const char *text)
+{
+	struct config *c;
+	char *e = load_text(text, &c);
+	if (e[0] != '\0')
+		fprintf(stderr, "unexpected errors:\n%s", e);
+	assert_string_equal(e, "");
+	free(e);
+	return c;
+}
+
+static void expect_errors(const char *text, const char *expected)
+{
+	struct config *c;
+	char *e = load_text(text, &c);
+	assert_null(c);
+	assert_string_equal(e, expected);
+	free(e);
+}
+
+/*
+ * A config setting key = value: in [global] (line 2) or in [server a]
+ * (line 4). Lines 5 and 6 give the server a listener and a hostname
+ * unless the key under test is one of them.
+ */
+static char *try_key(bool global, const char *key, const char *value, struct config **out)
+{
+	char text[4096];
+	bool listen = strcmp(key, "listen") == 0, host = strcmp(key, "hostname") == 0;
+	snprintf(text, sizeof(text),
+		 "[global]\n%s%s%s\n[server a]\n%s%s%s\n%s\n%s\n",
+		 global ? key : "#", global ? " = " : "", global ? value : "",
+		 global ? "#" : key, global ? "" : " = ", global ? "" : value,
+		 listen ? "#" : "listen = 127.0.0.1:2525", host ? "#" : "hostname = a.test");
+	return load_text(text, out);
+}
+
+static struct config *good_value(bool global, const char *key, const char *value)
+{
+	struct config *c;
+	char *e = try_key(global, key, value, &c);
+	if (e[0] != '\0')
+		fprintf(stderr, "%s = '%s': unexpected errors:\n%s", key, value, e);
+	assert_string_equal(e, "");
+	free(e);
+	return c;
+}
+
+static void bad_value(bool global, const char *key, const char *value, const char *why)
+{
+	struct config *c;
+	char expect[1024];
+	snprintf(expect, sizeof(expect), "t.conf:%d: %s = '%s': %s\n", global ? 2 : 4, key, value,
+		 why);
+	char *e = try_key(global, key, value, &c);
+	assert_null(c);
+	assert_string_equal(e, expect);
+	free(e);
+}
+
+static const struct config_server *server_a(const struct config *c)
+{
+	const struct config_server *s = config_server_find(c, "a");
+	assert_non_null(s);
+	return s;
+}
+
+static struct sockaddr_storage ip(const char *text)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(text, ':') != NULL) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, text, &s6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, text, &s4->sin_addr), 1);
+	}
+	return ss;
+}
+
+static bool matches(const struct cidr_set *set, const char *addr)
+{
+	struct sockaddr_storage ss = ip(addr);
+	return cidr_set_match(set, (const struct sockaddr *)&ss);
+}
+
+static unsigned ncpu(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+static unsigned port_of(const struct config_listen *l)
+{
+	if (l->addr.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&l->addr)->sin6_port);
+}
+
+static int group_setup(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vsmtpd-config-XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the example, the docs, the defaults ------------------------------ */
+
+static void test_config_example_loads_exact_values(void **state)
+{
+	/* make run loads it from the top of the tree, where ./etc/ resolves. */
+	assert_int_equal(chdir("../.."), 0);
+	struct buf err = BUF_INIT;
+	struct config *c = NULL;
+	int rc = config_load("etc/vsmtpd.conf.example", &c, &err);
+	assert_int_equal(chdir("tests/unit"), 0);
+	assert_string_equal(buf_str(&err), "");
+	assert_int_equal(rc, 0);
+	buf_free(&err);
+
+	assert_string_equal(c->path, "etc/vsmtpd.conf.example");
+	assert_string_equal(c->global.spool, "./run/spool");
+	assert_null(c->global.user);
+	assert_int_equal(c->global.workers, ncpu());
+	assert_int_equal(c->global.log, LOG_DEST_STDERR);
+	assert_int_equal(c->nservers, 2);
+
+	const struct config_server *mx = &c->servers[0];
+	assert_ptr_equal(config_server_find(c, "mx"), mx);
+	assert_string_equal(mx->name, "mx");
+	assert_string_equal(mx->file, "etc/vsmtpd.conf.example");
+	assert_int_equal(mx->line, 17);
+	assert_int_equal(mx->nlisten, 1);
+	assert_string_equal(mx->listen[0].text, "127.0.0.1:2525");
+	assert_false(mx->listen[0].tls);
+	assert_int_equal(mx->listen[0].addr.ss_family, AF_INET);
+	assert_int_equal(mx->listen[0].addrlen, sizeof(struct sockaddr_in));
+	assert_int_equal(port_of(&mx->listen[0]), 2525);
+	assert_string_equal(mx->hostname, "mx.example.test");
+	assert_int_equal(mx->nlocal_domains, 1);
+	assert_string_equal(mx->local_domains[0], "example.test");
+	assert_string_equal(mx->mailbox, "maildir:./run/mail/%d/%u");
+	assert_string_equal(mx->users, "./etc/users.example");
+	assert_int_equal(mx->users_list.n, 6);
+	const char *users[] = { "postmaster", "user1", "user2", "user3", "user4", "user5" };
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(mx->users_list.entries[i], users[i]);
+	assert_int_equal(mx->allow.n, 2);
+	assert_true(matches(&mx->allow, "192.0.2.1"));
+	assert_true(matches(&mx->allow, "2001:db8::1"));
+	assert_int_equal(mx->deny.n, 0);
+	assert_int_equal(mx->relay_networks.n, 1);
+	assert_true(matches(&mx->relay_networks, "127.0.0.1"));
+	assert_false(matches(&mx->relay_networks, "127.0.0.2"));
+	assert_int_equal(mx->max_message_size, 25ULL * 1024 * 1024);
+	assert_int_equal(mx->max_recipients, 100);
+	assert_int_equal(mx->max_connections, 1000);
+	assert_int_equal(mx->max_connections_per_ip, 20);
+	assert_int_equal(mx->max_messages_per_connection, 100);
+	assert_int_equal(mx->timeout_command, 300);
+	assert_int_equal(mx->timeout_data, 600);
+	unsigned retry[] = { 300, 600, 1200, 2400, 3600, 7200, 14400 };
+	assert_int_equal(mx->nretry, 7);
+	for (size_t i = 0; i < 7; i++)
+		assert_int_equal(mx->retry[i], retry[i]);
+	assert_int_equal(mx->expire, 5 * 86400);
+
+	const struct config_server *mx2 = config_server_find(c, "mx2");
+	assert_ptr_equal(mx2, &c->servers[1]);
+	assert_int_equal(mx2->nlisten, 1);
+	assert_string_equal(mx2->listen[0].text, "127.0.0.2:2525");
+	assert_string_equal(mx2->hostname, "mx2.example.test");
+	assert_int_equal(mx2->nlocal_domains, 1);
+	assert_string_equal(mx2->local_domains[0], "example.org");
+	assert_string_equal(mx2->mailbox, "maildir:./run/mail/%d/%u");
+	assert_null(mx2->users);
+	assert_int_equal(mx2->users_list.n, 0);
+	assert_int_equal(mx2->relay_networks.n, 0);
+	assert_false(matches(&mx2->relay_networks, "127.0.0.1"));
+	assert_int_equal(mx2->max_message_size, 10ULL * 1024 * 1024);
+	assert_int_equal(mx2->max_recipients, 50);
+	assert_int_equal(mx2->max_connections, 1000);
+	assert_int_equal(mx2->timeout_data, 600);
+	assert_int_equal(mx2->expire, 5 * 86400);
+	config_unref(c);
+}
+
+static void test_config_example_file_is_current(void **state)
+{
+	char *file = read_file("../../etc/vsmtpd.conf.example");
+	assert_non_null(file);
+	struct buf want = BUF_INIT;
+	config_write_example(&want);
+	if (strcmp(file, buf_str(&want)) != 0)
+		fail_msg("etc/vsmtpd.conf.example is stale: run build/config-doc example > "
+			 "etc/vsmtpd.conf.example");
+	free(file);
+	buf_free(&want);
+}
+
+static void test_config_docs_are_current(void **state)
+{
+	char *file = read_file("../../docs/CONFIG.md");
+	assert_non_null(file);
+	struct buf want = BUF_INIT;
+	config_write_reference(&want);
+	if (strcmp(file, buf_str(&want)) != 0)
+		fail_msg("docs/CONFIG.md is stale: run build/config-doc > docs/CONFIG.md");
+	free(file);
+	buf_free(&want);
+}
+
+static void test_config_reference_lists_every_key(void **state)
+{
+	struct buf doc = BUF_INIT;
+	config_write_reference(&doc);
+	const char *keys[] = { "spool", "user", "workers", "log", "listen", "hostname",
+			       "local_domains", "mailbox", "users", "allow", "deny",
+			       "relay_networks", "max_connections", "max_connections_per_ip",
+			       "max_message_size", "max_recipients", "max_messages_per_connection",
+			       "timeout_command", "timeout_data", "retry", "expire" };
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char row[64];
+		snprintf(row, sizeof(row), "\n| `%s` | ", keys[i]);
+		if (strstr(buf_str(&doc), row) == NULL)
+			fail_msg("no table row for %s", keys[i]);
+	}
+	assert_non_null(strstr(buf_str(&doc), "| `max_message_size` | `25M` |"));
+	assert_non_null(strstr(buf_str(&doc), "| `retry` | `5m, 10m, 20m, 40m, 1h, 2h, 4h` |"));
+	buf_free(&doc);
+}
+
+static void test_config_defaults(void **state)
+{
+	struct buf err = BUF_INIT;
+	struct config *c = NULL;
+	assert_int_equal(config_load("data/config/minimal.conf", &c, &err), 0);
+	assert_string_equal(buf_str(&err), "");
+	buf_free(&err);
+
+	assert_string_equal(c->global.spool, "/var/spool/vsmtpd");
+	assert_null(c->global.user);
+	assert_int_equal(c->global.workers, ncpu());
+	assert_int_equal(c->global.log, LOG_DEST_STDERR);
+	assert_int_equal(c->nservers, 1);
+	const struct config_server *s = &c->servers[0];
+	assert_string_equal(s->name, "only");
+	assert_int_equal(s->line, 3);
+	char host[256];
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	for (char *p = host; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	assert_string_equal(s->hostname, host);
+	assert_int_equal(s->nlocal_domains, 0);
+	assert_string_equal(s->mailbox, "maildir:/var/mail/vsmtpd/%d/%u");
+	assert_null(s->users);
+	assert_int_equal(s->allow.n, 2);
+	assert_true(matches(&s->allow, "203.0.113.9"));
+	assert_true(matches(&s->allow, "2001:db8::9"));
+	assert_int_equal(s->deny.n, 0);
+	assert_false(matches(&s->deny, "203.0.113.9"));
+	assert_int_equal(s->relay_networks.n, 0);
+	assert_int_equal(s->max_connections, 1000);
+	assert_int_equal(s->max_connections_per_ip, 20);
+	assert_int_equal(s->max_message_size, 25ULL * 1024 * 1024);
+	assert_int_equal(s->max_recipients, 100);
+	assert_int_equal(s->max_messages_per_connection, 100);
+	assert_int_equal(s->timeout_command, 300);
+	assert_int_equal(s->timeout_data, 600);
+	assert_int_equal(s->nretry, 7);
+	assert_int_equal(s->retry[0], 300);
+	assert_int_equal(s->retry[6], 4 * 3600);
+	assert_int_equal(s->expire, 432000);
+	config_unref(c);
+}
+
+/* ---- error kinds ------------------------------------------------------- */
+
+static void test_config_errors_golden(void **state)
+{
+	struct buf err = BUF_INIT;
+	struct config *c = (struct config *)&err;	/* must be reset to NULL */
+	assert_int_equal(config_load("data/config/errors.conf", &c, &err), -1);
+	assert_null(c);
+	char *want = read_file("data/config/errors.ref");
+	assert_non_null(want);
+	assert_string_equal(buf_str(&err), want);
+	free(want);
+	buf_free(&err);
+}
+
+static void test_config_cannot_open(void **state)
+{
+	struct buf err = BUF_INIT;
+	struct config *c;
+	assert_int_equal(config_load("data/config/no-such.conf", &c, &err), -1);
+	assert_null(c);
+	assert_string_equal(buf_str(&err), "data/config/no-such.conf: cannot open: No such file or directory\n");
+	buf_reset(&err);
+	assert_int_equal(config_load("data/config", &c, &err), -1);
+	assert_string_equal(buf_str(&err), "data/config: cannot open: Is a directory\n");
+	buf_free(&err);
+}
+
+static void test_config_errors_append(void **state)
+{
+	/* Errors are appended: what the caller had stays. */
+	struct buf err = BUF_INIT;
+	buf_append_str(&err, "before\n");
+	struct config *c;
+	assert_int_equal(config_load("data/config/no-such.conf", &c, &err), -1);
+	assert_string_equal(buf_str(&err),
+			    "before\ndata/config/no-such.conf: cannot open: No such file or directory\n");
+	buf_free(&err);
+}
+
+static void test_config_unknown_section(void **state)
+{
+	expect_errors("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		      "[Global]\nspool = /x\n[servers b]\nlisten = 127.0.0.1:1\n",
+		      "t.conf:4: unknown section [Global]; expected [global] or [server NAME]\n"
+		      "t.conf:6: unknown section [servers b]; expected [global] or [server NAME]\n");
+}
+
+static void test_config_unknown_key(void **state)
+{
+	expect_errors("[global]\nspol = /x\n[server a]\nlisten = 127.0.0.1:2525\n"
+		      "hostname = a.test\nMax_Recipients = 5\n",
+		      "t.conf:2: unknown key 'spol' in [global]\n"
+		      "t.conf:6: unknown key 'Max_Recipients' in [server a] (keys are lower-case)\n");
+}
+
+static void test_config_key_in_wrong_section(void **state)
+{
+	expect_errors("[global]\nhostname = a.test\n[server a]\nlisten = 127.0.0.1:2525\n"
+		      "hostname = a.test\nworkers = 2\n",
+		      "t.conf:2: 'hostname' belongs in a [server NAME] section, not in [global]\n"
+		      "t.conf:6: 'workers' belongs in [global], not in [server a]\n");
+}
+
+static void test_config_key_outside_section(void **state)
+{
+	expect_errors("spool = /x\n[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n",
+		      "t.conf:1: 'spool' is outside any section; put it under [global] or "
+		      "[server NAME]\n");
+}
+
+static void test_config_duplicate_key(void **state)
+{
+	expect_errors("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		      "max_recipients = 5\n\nmax_recipients = 5\n",
+		      "t.conf:6: duplicate key 'max_recipients' in [server a] (first set at line 4)\n");
+}
+
+static void test_config_server_names(void **state)
+{
+	expect_errors("[server]\n[server a b]\n[server a/b]\n[global x]\n"
+		      "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		      "[server a]\nlisten = 127.0.0.1:2526\n[global]\n[global]\n",
+		      "t.conf:1: [server] needs a name: [server NAME]\n"
+		      "t.conf:2: bad server name 'a b': one word of up to 64 letters, digits, '.', '_', '-'\n"
+		      "t.conf:3: bad server name 'a/b': one word of up to 64 letters, digits, '.', '_', '-'\n"
+		      "t.conf:4: [global] takes no name\n"
+		      "t.conf:8: duplicate [server a] (the first is at line 5)\n"
+		      "t.conf:11: duplicate [global] section (the first is at line 10)\n");
+	/* A long name is kept whole (inih would cut it at 49 characters). */
+	char name[65];
+	memset(name, 'n', 64);
+	name[64] = '\0';
+	char text[256];
+	snprintf(text, sizeof(text), "[server %s]\nlisten = 127.0.0.1:2525\nhostname = a.test\n", name);
+	struct config *c = load_ok(text);
+	assert_non_null(config_server_find(c, name));
+	assert_null(config_server_find(c, "a"));
+	config_unref(c);
+	snprintf(text, sizeof(text), "[server %sx]\nlisten = 127.0.0.1:2525\n", name);
+	struct config *bad;
+	char *e = load_text(text, &bad);
+	assert_non_null(strstr(e, "t.conf:1: bad server name"));
+	free(e);
+}
+
+static void test_config_missing_listen(void **state)
+{
+	expect_errors("[server a]\nhostname = a.test\n\n[server b]\nhostname = b.test\nlisten =\n",
+		      "t.conf:1: [server a] has no 'listen'; it is required\n"
+		      "t.conf:6: listen = '': expected at least one IP:port (e.g. 127.0.0.1:25, [::1]:25)\n");
+}
+
+static void test_config_no_server_section(void **state)
+{
+	expect_errors("[global]\nspool = /x\n",
+		      "t.conf: no [server NAME] section: there is nothing to listen on\n");
+	expect_errors("", "t.conf: no [server NAME] section: there is nothing to listen on\n");
+}
+
+static void test_config_syntax_errors_all_reported(void **state)
+{
+	/* inih itself returns only the first; each bad line gets its own error. */
+	expect_errors("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		      "max recipients 5\n[server b\nlisten\n=5\nlisten 127.0.0.1:25\n",
+		      "t.conf:4: expected 'key = value', got 'max recipients 5'\n"
+		      "t.conf:5: section header '[server b' has no closing ']'\n"
+		      "t.conf:6: expected 'key = value', got 'listen'\n"
+		      "t.conf:7: expected 'key = value', got '=5'\n"
+		      "t.conf:8: expected 'key = value', got 'listen 127.0.0.1:25'\n");
+}
+
+static void test_config_section_header_trailing_text(void **state)
+{
+	expect_errors("[server a] x\nlisten = 127.0.0.1:2525\nhostname = a.test\n",
+		      "t.conf:1: unexpected text 'x' after the section header\n");
+	struct config *c = load_ok("[server a]   ; comment\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+				   "[global] # comment\n");
+	config_unref(c);
+}
+
+static void test_config_errors_in_line_order(void **state)
+{
+	/* Values are checked after parsing, yet errors come out by line. */
+	expect_errors("[server a]\nmax_recipients = x\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		      "bogus = 1\ntimeout_data = y\n",
+		      "t.conf:2: max_recipients = 'x': expected a whole number\n"
+		      "t.conf:5: unknown key 'bogus' in [server a]\n"
+		      "t.conf:6: timeout_data = 'y': expected a duration: seconds, or a number with "
+		      "an s, m, h or d suffix (e.g. 30s, 5m, 2h, 5d)\n");
+}
+
+static void test_config_hostile_bytes_escaped(void **state)
+{
+	static const char text[] = "[server a]\nlisten = 127.0.0.1:2525\nhostname = a\x1b[2J.test\n"
+				   "mailbox = maildir:/x\x01y\n[server \xff]\nhost\0name = x\n";
+	struct config *c;
+	char *e = load_bytes(text, sizeof(text) - 1, &c);
+	assert_null(c);
+	assert_string_equal(e,
+		"t.conf:3: hostname = 'a\\x1b[2J.test': only letters, digits, '-' and '.' are "
+		"allowed in a domain name\n"
+		"t.conf:4: mailbox = 'maildir:/x\\x01y': control characters are not allowed in a path\n"
+		"t.conf:5: bad server name '\\xff': one word of up to 64 letters, digits, '.', '_', '-'\n"
+		"t.conf:6: the line contains a NUL byte\n");
+	free(e);
+}
+
+static void test_config_long_line(void **state)
+{
+	char text[1024];
+	char list[400] = "";
+	for (int i = 1; i <= 25; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s10.0.%d.0/24",
+			 i > 1 ? ", " : "", i);
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "relay_networks = %s\n", list);
+	char want[160];
+	snprintf(want, sizeof(want), "t.conf:4: line too long (%zu characters, at most 199); "
+		 "continue a long value on indented lines\n", strlen("relay_networks = ") + strlen(list));
+	expect_errors(text, want);
+
+	/* Exactly 199 characters still fits. */
+	char path[200];
+	memset(path, 'p', sizeof(path));
+	path[199 - strlen("spool = /")] = '\0';
+	snprintf(text, sizeof(text), "[global]\nspool = /%s\n[server a]\nlisten = 127.0.0.1:2525\n"
+		 "hostname = a.test\n", path);
+	struct config *c = load_ok(text);
+	assert_int_equal(strlen(c->global.spool), 198);
+	config_unref(c);
+}
+
+/* ---- line syntax ------------------------------------------------------- */
+
+static void test_config_continuation_lines(void **state)
+{
+	struct config *c = load_ok(
+		"[server a]\n"
+		"listen = 127.0.0.1:2525,\n"
+		"    127.0.0.1:2465 tls   ; a comment on a continuation line\n"
+		"\n"
+		"\t[::1]:2525\n"
+		"hostname = a.test\n"
+		"local_domains = a.test ; first\n"
+		"  b.test\n");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->nlisten, 3);
+	assert_string_equal(s->listen[0].text, "127.0.0.1:2525");
+	assert_string_equal(s->listen[1].text, "127.0.0.1:2465");
+	assert_true(s->listen[1].tls);
+	assert_string_equal(s->listen[2].text, "[::1]:2525");
+	assert_int_equal(s->nlocal_domains, 2);
+	assert_string_equal(s->local_domains[1], "b.test");
+	config_unref(c);
+}
+
+static void test_config_indented_key_is_error(void **state)
+{
+	expect_errors("[server a]\n  listen = 127.0.0.1:2525\n  hostname = a.test\n"
+		      "mailbox = maildir:/x\n [server b]\n",
+		      "t.conf:3: this indented line continues 'listen'; to set 'hostname', start the "
+		      "line at its beginning\n"
+		      "t.conf:5: this indented line continues 'mailbox'; a section header must start "
+		      "at the beginning of the line\n");
+}
+
+static void test_config_comments_bom_crlf(void **state)
+{
+	struct config *c = load_ok("\xEF\xBB\xBF# comment\r\n; another\r\n[global]\r\n"
+				   "spool = /s ; inline\r\nlog = syslog\r\n"
+				   "[server a]\r\nlisten = 127.0.0.1:2525\r\nhostname = a.test\r\n"
+				   "mailbox = maildir:/m/#%d\r\ndeny = ; nothing\r\n");
+	assert_string_equal(c->global.spool, "/s");
+	assert_int_equal(c->global.log, LOG_DEST_SYSLOG);
+	assert_string_equal(server_a(c)->mailbox, "maildir:/m/#%d");
+	assert_int_equal(server_a(c)->deny.n, 0);
+	config_unref(c);
+}
+
+static void test_config_colon_separator(void **state)
+{
+	/* inih accepts "key: value" as configparser does. */
+	struct config *c = load_ok("[server a]\nlisten: 127.0.0.1:2525\nhostname: a.test\n");
+	assert_string_equal(server_a(c)->listen[0].text, "127.0.0.1:2525");
+	config_unref(c);
+}
+
+/* ---- value types ------------------------------------------------------- */
+
+static void test_config_size_values(void **state)
+{
+	static const struct { const char *text; unsigned long long v; } ok[] = {
+		{ "0", 0 }, { "1", 1 }, { "512K", 512ULL << 10 }, { "512k", 512ULL << 10 },
+		{ "25M", 25ULL << 20 }, { "1G", 1ULL << 30 }, { "1024G", 1ULL << 40 },
+		{ "000123", 123 },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct config *c = good_value(false, "max_message_size", ok[i].text);
+		assert_int_equal(server_a(c)->max_message_size, ok[i].v);
+		config_unref(c);
+	}
+	static const char expect[] = "expected a size: a number of bytes with an optional K, M or "
+				     "G suffix (e.g. 512K, 25M)";
+	const char *bad[] = { "25Q", "25MB", "-1", "+1", "1.5M", "M", "25 M", "0x10", "1T" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		bad_value(false, "max_message_size", bad[i], expect);
+	bad_value(false, "max_message_size", "1025G", "must be between 0 and 1024G");
+	bad_value(false, "max_message_size", "99999999999999999999",
+		  "too large: must be between 0 and 1024G");
+	bad_value(false, "max_message_size", "18014398509481984K",
+		  "too large: must be between 0 and 1024G");
+	bad_value(false, "max_message_size", "", expect);
+}
+
+static void test_config_duration_values(void **state)
+{
+	static const struct { const char *text; unsigned v; } ok[] = {
+		{ "1", 1 }, { "30s", 30 }, { "5m", 300 }, { "2h", 7200 }, { "1d", 86400 },
+		{ "86400", 86400 },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct config *c = good_value(false, "timeout_command", ok[i].text);
+		assert_int_equal(server_a(c)->timeout_command, ok[i].v);
+		config_unref(c);
+	}
+	static const char expect[] = "expected a duration: seconds, or a number with an s, m, h or "
+				     "d suffix (e.g. 30s, 5m, 2h, 5d)";
+	const char *bad[] = { "5M", "5ms", "m", "-5", "1.5h", "5 m", "1w" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		bad_value(false, "timeout_command", bad[i], expect);
+	bad_value(false, "timeout_command", "0", "must be between 1s and 1d");
+	bad_value(false, "timeout_command", "0s", "must be between 1s and 1d");
+	bad_value(false, "timeout_command", "86401", "must be between 1s and 1d");
+	bad_value(false, "timeout_command", "2d", "must be between 1s and 1d");
+	bad_value(false, "expire", "366d", "must be between 1s and 365d");
+	bad_value(false, "expire", "999999999999999999999d", "too large: must be between 1s and 365d");
+	bad_value(false, "expire", "307445734561825861d", "too large: must be between 1s and 365d");
+	struct config *c = good_value(false, "expire", "365d");
+	assert_int_equal(server_a(c)->expire, 365 * 86400);
+	config_unref(c);
+}
+
+static void test_config_uint_values(void **state)
+{
+	struct config *c = good_value(false, "max_connections", "0");
+	assert_int_equal(server_a(c)->max_connections, 0);
+	config_unref(c);
+	c = good_value(false, "max_connections", "1000000");
+	assert_int_equal(server_a(c)->max_connections, 1000000);
+	config_unref(c);
+	c = good_value(false, "max_messages_per_connection", "7");
+	assert_int_equal(server_a(c)->max_messages_per_connection, 7);
+	config_unref(c);
+	bad_value(false, "max_connections", "1000001", "must be between 0 and 1000000");
+	bad_value(false, "max_connections", "4294967296", "must be between 0 and 1000000");
+	bad_value(false, "max_connections", "99999999999999999999999",
+		  "too large: must be between 0 and 1000000");
+	bad_value(false, "max_connections", "+5", "expected a whole number");
+	bad_value(false, "max_connections", "5k", "expected a whole number");
+	bad_value(false, "max_recipients", "auto", "expected a whole number");
+	bad_value(false, "max_recipients", "", "expected a whole number");
+}
+
+static void test_config_workers(void **state)
+{
+	struct config *c = good_value(true, "workers", "auto");
+	assert_int_equal(c->global.workers, ncpu());
+	config_unref(c);
+	c = good_value(true, "workers", "AUTO");
+	assert_int_equal(c->global.workers, ncpu());
+	config_unref(c);
+	c = good_value(true, "workers", "64");
+	assert_int_equal(c->global.workers, 64);
+	config_unref(c);
+	bad_value(true, "workers", "0", "must be between 1 and 64");
+	bad_value(true, "workers", "65", "must be between 1 and 64");
+	bad_value(true, "workers", "lots", "expected \"auto\" or a whole number");
+}
+
+static void test_config_global_strings(void **state)
+{
+	struct config *c = good_value(true, "log", "syslog");
+	assert_int_equal(c->global.log, LOG_DEST_SYSLOG);
+	config_unref(c);
+	bad_value(true, "log", "file", "expected stderr or syslog");
+	bad_value(true, "log", "", "expected stderr or syslog");
+	c = good_value(true, "user", "vsmtpd");
+	assert_string_equal(c->global.user, "vsmtpd");
+	config_unref(c);
+	bad_value(true, "user", "-rf", "expected a user name (up to 32 letters, digits, '.', '_', '-')");
+	bad_value(true, "user", "a b", "expected a user name (up to 32 letters, digits, '.', '_', '-')");
+	bad_value(true, "user", "", "expected a user name (up to 32 letters, digits, '.', '_', '-')");
+	c = good_value(true, "spool", "relative/spool dir");
+	assert_string_equal(c->global.spool, "relative/spool dir");
+	config_unref(c);
+	bad_value(true, "spool", "", "expected a path");
+}
+
+static void test_config_listen_v4(void **state)
+{
+	struct config *c = good_value(false, "listen", "127.0.0.1:25, 0.0.0.0:587 192.0.2.1:65535");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->nlisten, 3);
+	assert_string_equal(s->listen[0].text, "127.0.0.1:25");
+	assert_int_equal(port_of(&s->listen[0]), 25);
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&s->listen[0].addr;
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(s->listen[0].addrlen, sizeof(struct sockaddr_in));
+	assert_string_equal(s->listen[1].text, "0.0.0.0:587");
+	assert_string_equal(s->listen[2].text, "192.0.2.1:65535");
+	assert_int_equal(port_of(&s->listen[2]), 65535);
+	config_unref(c);
+	/* Normalised: leading zeros in the port go. */
+	c = good_value(false, "listen", "127.0.0.1:0025");
+	assert_string_equal(server_a(c)->listen[0].text, "127.0.0.1:25");
+	config_unref(c);
+}
+
+static void test_config_listen_v6(void **state)
+{
+	struct config *c = good_value(false, "listen", "[0:0:0:0:0:0:0:1]:2525, [2001:DB8::1]:25, [::]:25");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->nlisten, 3);
+	assert_string_equal(s->listen[0].text, "[::1]:2525");
+	assert_int_equal(s->listen[0].addr.ss_family, AF_INET6);
+	assert_int_equal(s->listen[0].addrlen, sizeof(struct sockaddr_in6));
+	assert_int_equal(port_of(&s->listen[0]), 2525);
+	assert_string_equal(s->listen[1].text, "[2001:db8::1]:25");
+	assert_string_equal(s->listen[2].text, "[::]:25");
+	config_unref(c);
+	c = good_value(false, "listen", "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535 tls");
+	assert_string_equal(server_a(c)->listen[0].text, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+	assert_true(server_a(c)->listen[0].tls);
+	config_unref(c);
+}
+
+static void test_config_listen_tls_flag(void **state)
+{
+	struct config *c = good_value(false, "listen", "127.0.0.1:465 tls, 127.0.0.1:25, [::1]:465 TLS");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->nlisten, 3);
+	assert_true(s->listen[0].tls);
+	assert_false(s->listen[1].tls);
+	assert_true(s->listen[2].tls);
+	assert_string_equal(s->listen[0].text, "127.0.0.1:465");
+	config_unref(c);
+	bad_value(false, "listen", "tls 127.0.0.1:25", "'tls' must follow an address (e.g. 127.0.0.1:465 tls)");
+	bad_value(false, "listen", "127.0.0.1:25 tls tls", "'tls' must follow an address (e.g. 127.0.0.1:465 tls)");
+	bad_value(false, "listen", "127.0.0.1:25 ssl", "'ssl': expected IP:port (e.g. 127.0.0.1:25 or [::1]:25)");
+}
+
+static void test_config_listen_bad_port(void **state)
+{
+	bad_value(false, "listen", "127.0.0.1:0", "'127.0.0.1:0': the port must be a number from 1 to 65535");
+	bad_value(false, "listen", "127.0.0.1:65536", "'127.0.0.1:65536': the port must be a number from 1 to 65535");
+	bad_value(false, "listen", "127.0.0.1:smtp", "'127.0.0.1:smtp': the port must be a number from 1 to 65535");
+	bad_value(false, "listen", "127.0.0.1:", "'127.0.0.1:': the port must be a number from 1 to 65535");
+	bad_value(false, "listen", "127.0.0.1:-25", "'127.0.0.1:-25': the port must be a number from 1 to 65535");
+	bad_value(false, "listen", "127.0.0.1:99999999999999999999999", "'127.0.0.1:99999999999999999999999': the port must be a number from 1 to 65535");
+	bad_value(false, "listen", "127.0.0.1", "'127.0.0.1': expected IP:port (e.g. 127.0.0.1:25 or [::1]:25)");
+	bad_value(false, "listen", "[::1]25", "'[::1]25': expected [IPv6]:port");
+	bad_value(false, "listen", "[::1", "'[::1': expected [IPv6]:port");
+	bad_value(false, "listen", "[::1]:0", "'[::1]:0': the port must be a number from 1 to 65535");
+}
+
+static void test_config_listen_bad_host(void **state)
+{
+	bad_value(false, "listen", "localhost:25",
+		  "'localhost': the host must be a numeric IPv4 address or an [IPv6] address, not a name");
+	bad_value(false, "listen", "[localhost]:25", "'localhost': not an IPv6 address");
+	bad_value(false, "listen", "127.0.0.256:25", "'127.0.0.256': not an IPv4 address");
+	bad_value(false, "listen", "127.1:25", "'127.1': not an IPv4 address");
+	bad_value(false, "listen", ":25", "'': not an IPv4 address");
+	bad_value(false, "listen", "::1:25", "'::1:25': IPv6 addresses go in brackets, e.g. [::1]:25");
+	bad_value(false, "listen", "[::ffff:127.0.0.1]:25",
+		  "'::ffff:127.0.0.1': write an IPv4-mapped address as plain IPv4");
+	bad_value(false, "listen", "[fe80::1%eth0]:25", "'fe80::1%eth0': not an IPv6 address");
+	char longitem[200];
+	memset(longitem, '1', 100);
+	strcpy(longitem + 100, ":25");
+	bad_value(false, "listen", longitem, "'11111111111111111111...': not an address");
+}
+
+static void test_config_listen_count_limit(void **state)
+{
+	char list[1024] = "";
+	for (int i = 1; i <= 65; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "1.1.1.1:%d ", i);
+	char text[1400];
+	snprintf(text, sizeof(text), "[server a]\nhostname = a.test\nlisten = 1.1.1.1:1\n");
+	/* Built with continuation lines, as an admin would. */
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "[server a]\nhostname = a.test\nlisten =");
+	for (int i = 1; i <= 65; i++)
+		buf_printf(&b, "%s1.1.1.1:%d\n", i == 1 ? " " : "  ", i);
+	struct config *c;
+	char *e = load_text(buf_str(&b), &c);
+	assert_null(c);
+	assert_non_null(strstr(e, "t.conf:3: listen = '1.1.1.1:1 1.1.1.1:2 "));
+	assert_non_null(strstr(e, "1.1.1.1:65': at most 64 addresses\n"));
+	free(e);
+	buf_free(&b);
+}
+
+static void test_config_listener_clash_across_servers(void **state)
+{
+	expect_errors("[server a]\nhostname = a.test\nlisten = 127.0.0.1:2525\n"
+		      "[server b]\nhostname = b.test\nlisten = 127.0.0.2:2525, 127.0.0.1:2525 tls\n",
+		      "t.conf:6: listen address 127.0.0.1:2525 of [server b] is already used by "
+		      "[server a] at t.conf:3\n");
+	expect_errors("[server a]\nhostname = a.test\nlisten = [::1]:25\n"
+		      "[server b]\nhostname = b.test\nlisten = [0::1]:25\n",
+		      "t.conf:6: listen address [::1]:25 of [server b] is already used by "
+		      "[server a] at t.conf:3\n");
+}
+
+static void test_config_listener_clash_same_server(void **state)
+{
+	expect_errors("[server a]\nhostname = a.test\nlisten = 127.0.0.1:25, 127.0.0.1:025\n",
+		      "t.conf:3: listen address 127.0.0.1:25 is listed twice in [server a]\n");
+}
+
+static void test_config_listener_wildcard_overlap(void **state)
+{
+	expect_errors("[server a]\nhostname = a.test\nlisten = 127.0.0.1:25\n"
+		      "[server b]\nhostname = b.test\nlisten = 0.0.0.0:25\n",
+		      "t.conf:6: listen address 0.0.0.0:25 of [server b] overlaps 127.0.0.1:25 of "
+		      "[server a] at t.conf:3 (a wildcard address takes the port on every address)\n");
+	expect_errors("[server a]\nhostname = a.test\nlisten = [::]:25\n"
+		      "[server b]\nhostname = b.test\nlisten = [::1]:25\n",
+		      "t.conf:6: listen address [::1]:25 of [server b] overlaps [::]:25 of "
+		      "[server a] at t.conf:3 (a wildcard address takes the port on every address)\n");
+	/* Different ports, or different families (IPV6_V6ONLY), do not clash. */
+	struct config *c = load_ok("[server a]\nhostname = a.test\nlisten = 0.0.0.0:25, [::]:25\n"
+				   "[server b]\nhostname = b.test\nlisten = 127.0.0.1:26, [::1]:26\n"
+				   "[server c]\nhostname = c.test\nlisten = 127.0.0.2:26\n");
+	assert_int_equal(c->nservers, 3);
+	config_unref(c);
+}
+
+static void test_config_local_domains(void **state)
+{
+	struct config *c = good_value(false, "local_domains",
+				      "Example.TEST, b.example  a.example,example.test xn--bcher-kva.example");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->nlocal_domains, 4);
+	assert_string_equal(s->local_domains[0], "a.example");
+	assert_string_equal(s->local_domains[1], "b.example");
+	assert_string_equal(s->local_domains[2], "example.test");
+	assert_string_equal(s->local_domains[3], "xn--bcher-kva.example");
+	assert_true(config_is_local_domain(s, "example.test"));
+	assert_true(config_is_local_domain(s, "EXAMPLE.test"));
+	assert_true(config_is_local_domain(s, "a.example"));
+	assert_false(config_is_local_domain(s, "c.example"));
+	assert_false(config_is_local_domain(s, "example"));
+	assert_false(config_is_local_domain(s, ""));
+	config_unref(c);
+
+	c = good_value(false, "local_domains", "");
+	assert_int_equal(server_a(c)->nlocal_domains, 0);
+	assert_false(config_is_local_domain(server_a(c), "a.test"));
+	config_unref(c);
+	c = good_value(false, "local_domains", "localhost");
+	assert_true(config_is_local_domain(server_a(c), "localhost"));
+	config_unref(c);
+}
+
+static void test_config_bad_domains(void **state)
+{
+	bad_value(false, "local_domains", "a.test, ex..com", "'ex..com': empty label (\"..\" or a leading dot)");
+	bad_value(false, "local_domains", ".a.test", "'.a.test': empty label (\"..\" or a leading dot)");
+	bad_value(false, "local_domains", "a.test.", "'a.test.': write the domain without a trailing dot");
+	bad_value(false, "local_domains", "-a.test", "'-a.test': a label cannot start or end with '-'");
+	bad_value(false, "local_domains", "a-.test", "'a-.test': a label cannot start or end with '-'");
+	bad_value(false, "local_domains", "a_b.test", "'a_b.test': only letters, digits, '-' and '.' are allowed in a domain name");
+	bad_value(false, "local_domains", "192.0.2.1", "'192.0.2.1': the last label is all digits: an IP address is not a domain name");
+	bad_value(false, "local_domains", "[192.0.2.1]", "'[192.0.2.1]': only letters, digits, '-' and '.' are allowed in a domain name");
+	bad_value(false, "local_domains", "b\xc3\xbc" "cher.example", "'b\\xc3\\xbccher.example': internationalised names must be written in their xn-- (A-label) form");
+	char label[80], value[100];
+	memset(label, 'l', 64);
+	label[64] = '\0';
+	snprintf(value, sizeof(value), "%s.test", label);
+	char why[200];
+	snprintf(why, sizeof(why), "'%s': a label is at most 63 characters (RFC 1035 2.3.4)", value);
+	bad_value(false, "local_domains", value, why);
+	label[63] = '\0';
+	snprintf(value, sizeof(value), "%s.test", label);
+	struct config *c = good_value(false, "local_domains", value);
+	config_unref(c);
+}
+
+static void test_config_hostname(void **state)
+{
+	struct config *c = good_value(false, "hostname", "MX.Example.Test");
+	assert_string_equal(server_a(c)->hostname, "mx.example.test");
+	config_unref(c);
+	bad_value(false, "hostname", "mx example.test", "only letters, digits, '-' and '.' are allowed in a domain name");
+	bad_value(false, "hostname", "", "expected a domain name");
+	bad_value(false, "hostname", "mx.example.test.", "write the domain without a trailing dot");
+}
+
+static void test_config_mailbox(void **state)
+{
+	struct config *c = good_value(false, "mailbox", "maildir:/srv/mail/%d/%u/100%%");
+	assert_string_equal(server_a(c)->mailbox, "maildir:/srv/mail/%d/%u/100%%");
+	config_unref(c);
+	bad_value(false, "mailbox", "lmtp:unix:/run/dovecot/lmtp", "LMTP delivery is not supported yet; use maildir:PATH");
+	bad_value(false, "mailbox", "lmtp:127.0.0.1:24", "LMTP delivery is not supported yet; use maildir:PATH");
+	bad_value(false, "mailbox", "maildir:", "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
+	bad_value(false, "mailbox", "/var/mail/%u", "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
+	bad_value(false, "mailbox", "Maildir:/x", "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
+	const char *why = "in the path, %d is the domain, %u the local part and %% a percent sign; nothing else may follow %";
+	bad_value(false, "mailbox", "maildir:/x/%s", why);
+	bad_value(false, "mailbox", "maildir:/x/%", why);
+}
+
+static void test_config_cidr_lists(void **state)
+{
+	struct config *c = load_ok("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+				   "allow = 10.0.0.0/8 2001:db8::/32\ndeny = 10.9.0.0/16\n"
+				   "relay_networks = 127.0.0.1, ::1\n");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->allow.n, 2);
+	assert_true(matches(&s->allow, "10.1.2.3"));
+	assert_false(matches(&s->allow, "11.1.2.3"));
+	assert_true(matches(&s->allow, "2001:db8:1::1"));
+	assert_true(matches(&s->deny, "10.9.1.1"));
+	assert_false(matches(&s->deny, "10.8.1.1"));
+	assert_true(matches(&s->relay_networks, "127.0.0.1"));
+	assert_true(matches(&s->relay_networks, "::1"));
+	assert_false(matches(&s->relay_networks, "127.0.0.2"));
+	config_unref(c);
+	c = good_value(false, "allow", "");
+	assert_int_equal(server_a(c)->allow.n, 0);
+	assert_false(matches(&server_a(c)->allow, "127.0.0.1"));
+	config_unref(c);
+
+	struct config *bad;
+	char *e = try_key(false, "relay_networks", "127.0.0.1/32, 10.0.0.0/33", &bad);
+	assert_null(bad);
+	assert_non_null(strstr(e, "t.conf:4: relay_networks = '127.0.0.1/32, 10.0.0.0/33': '10.0.0.0/33': "));
+	free(e);
+	e = try_key(false, "deny", "example.com", &bad);
+	assert_null(bad);
+	assert_non_null(strstr(e, "t.conf:4: deny = 'example.com': 'example.com': "));
+	free(e);
+}
+
+static void test_config_retry(void **state)
+{
+	struct config *c = good_value(false, "retry", "30s,1m 1h, 30d");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->nretry, 4);
+	assert_int_equal(s->retry[0], 30);
+	assert_int_equal(s->retry[1], 60);
+	assert_int_equal(s->retry[2], 3600);
+	assert_int_equal(s->retry[3], 30 * 86400);
+	config_unref(c);
+
+	char list[400] = "";
+	for (int i = 1; i <= 32; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%dm", i > 1 ? "," : "", i);
+	c = good_value(false, "retry", list);
+	assert_int_equal(server_a(c)->nretry, CONFIG_RETRY_MAX);
+	assert_int_equal(server_a(c)->retry[31], 32 * 60);
+	config_unref(c);
+	strcat(list, ",33m");
+	bad_value(false, "retry", list, "at most 32 intervals");
+
+	bad_value(false, "retry", "", "expected a list of durations (e.g. 5m, 10m, 1h)");
+	bad_value(false, "retry", " , ", "expected a list of durations (e.g. 5m, 10m, 1h)");
+	bad_value(false, "retry", "5m, 10x", "'10x': expected a duration: seconds, or a number with an s, m, h or d suffix (e.g. 30s, 5m, 2h, 5d)");
+	bad_value(false, "retry", "5m, 0s", "'0s': must be between 1s and 30d");
+	bad_value(false, "retry", "31d", "'31d': must be between 1s and 30d");
+}
+
+/* ---- users files ------------------------------------------------------- */
+
+static void test_config_users_file_parsed(void **state)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "users = %s/data/config/users.txt\nlocal_domains = example.test, other.test\n",
+		 getcwd((char[256]){ 0 }, 256));
+	struct config *c = load_ok(text);
+	const struct config_server *s = server_a(c);
+	const char *want[] = { "a#b", "only@example.test", "spaced@example.test", "user1", "user2" };
+	assert_int_equal(s->users_list.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(s->users_list.entries[i], want[i]);
+	config_unref(c);
+}
+
+static void test_config_users_file_bad_lines(void **state)
+{
+	write_tmp("users", "ok\n\xff\x01@example.test\nlocal.@example.test\n"
+		  "a@[192.0.2.1]\n12345678901234567890123456789012345678901234567890123456789012345\n"
+		  "ok@example.test\n");
+	expect_errors("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		      "users = users\n",
+		      "t.conf:4: users = 'users': cannot read: No such file or directory\n");
+	char text[256];
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "users = %s/users\nmax_recipients = x\n", tmpdir);
+	expect_errors(text,
+		      "users:2: '\\xff\\x01@example.test': a local part may hold letters, digits, '.' "
+		      "and !#$%&'*+-/=?^_`{|}~\n"
+		      "users:3: 'local.@example.test': a local part cannot start or end with '.'\n"
+		      "users:4: 'a@[192.0.2.1]': only letters, digits, '-' and '.' are allowed in a "
+		      "domain name\n"
+		      "users:5: '12345678901234567890123456789012345678901234567890123456789012345': "
+		      "a local part is at most 64 characters (RFC 5321 4.5.3.1.1)\n"
+		      "t.conf:5: max_recipients = 'x': expected a whole number\n");
+}
+
+static void test_config_users_file_unreadable(void **state)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "\nusers = %s\n", tmpdir);
+	expect_errors(text, "t.conf:5: users = '': cannot read: Is a directory\n");
+}
+
+static struct config *users_config(void)
+{
+	write_tmp("known", "# known users\nuser1\nUser2\nonly@Example.Test\n");
+	char text[256];
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "local_domains = example.test, other.test\nusers = %s/known\n"
+		 "[server open]\nlisten = 127.0.0.1:2526\nhostname = b.test\n", tmpdir);
+	return load_ok(text);
+}
+
+static void test_config_user_known(void **state)
+{
+	struct config *c = users_config();
+	const struct config_server *s = server_a(c);
+	assert_true(config_user_known(s, "user1", "example.test"));
+	assert_true(config_user_known(s, "USER1", "other.test"));
+	assert_true(config_user_known(s, "user2", "example.test"));
+	assert_true(config_user_known(s, "only", "example.test"));
+	assert_true(config_user_known(s, "Only", "EXAMPLE.TEST"));
+	assert_false(config_user_known(s, "only", "other.test"));
+	assert_false(config_user_known(s, "user3", "example.test"));
+	assert_false(config_user_known(s, "user", "example.test"));
+	assert_false(config_user_known(s, "user1x", "example.test"));
+	assert_false(config_user_known(s, "", "example.test"));
+	assert_false(config_user_known(s, "only@example.test", ""));
+	char longlocal[300];
+	memset(longlocal, 'u', sizeof(longlocal) - 1);
+	longlocal[sizeof(longlocal) - 1] = '\0';
+	assert_false(config_user_known(s, longlocal, "example.test"));
+	assert_false(config_user_known(s, "only", longlocal));
+	config_unref(c);
+}
+
+static void test_config_postmaster_always_known(void **state)
+{
+	struct config *c = users_config();
+	const struct config_server *s = server_a(c);
+	assert_true(config_user_known(s, "postmaster", "example.test"));
+	assert_true(config_user_known(s, "PostMaster", "other.test"));
+	assert_true(config_user_known(s, "POSTMASTER", ""));
+	assert_false(config_user_known(s, "postmasters", "example.test"));
+	config_unref(c);
+}
+
+static void test_config_no_users_file_knows_everyone(void **state)
+{
+	struct config *c = users_config();
+	const struct config_server *open = config_server_find(c, "open");
+	assert_non_null(open);
+	assert_null(open->users);
+	assert_true(config_user_known(open, "anyone", "b.test"));
+	assert_true(config_user_known(open, "x", ""));
+	config_unref(c);
+}
+
+/* ---- snapshot life ----------------------------------------------------- */
+
+static void test_config_refcount(void **state)
+{
+	struct config *c = users_config();
+	assert_int_equal(c->refs, 1);
+	assert_ptr_equal(config_ref(c), c);
+	assert_ptr_equal(config_ref(c), c);
+	assert_int_equal(c->refs, 3);
+	config_unref(c);
+	config_unref(c);
+	assert_int_equal(c->refs, 1);
+	/* Still usable with one reference left; ASan catches a premature free. */
+	assert_true(config_user_known(server_a(c), "user1", "example.test"));
+	config_unref(c);
+	assert_null(config_ref(NULL));
+	config_unref(NULL);
+}
+
+static void test_config_server_find(void **state)
+{
+	struct config *c = users_config();
+	assert_ptr_equal(config_server_find(c, "a"), &c->servers[0]);
+	assert_ptr_equal(config_server_find(c, "open"), &c->servers[1]);
+	assert_null(config_server_find(c, "A"));
+	assert_null(config_server_find(c, "ope"));
+	assert_null(config_server_find(c, ""));
+	assert_int_equal(c->servers[1].line, 6);
+	config_unref(c);
+}
+
+static void test_config_reload_gives_independent_snapshots(void **state)
+{
+	struct config *a = load_ok("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+				   "max_recipients = 5\n");
+	struct config *b = load_ok("[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+				   "max_recipients = 6\n");
+	assert_int_equal(server_a(a)->max_recipients, 5);
+	config_unref(a);
+	assert_int_equal(server_a(b)->max_recipients, 6);
+	config_unref(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_example_loads_exact_values),
+		cmocka_unit_test(test_config_example_file_is_current),
+		cmocka_unit_test(test_config_docs_are_current),
+		cmocka_unit_test(test_config_reference_lists_every_key),
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_errors_golden),
+		cmocka_unit_test(test_config_cannot_open),
+		cmocka_unit_test(test_config_errors_append),
+		cmocka_unit_test(test_config_unknown_section),
+		cmocka_unit_test(test_config_unknown_key),
+		cmocka_unit_test(test_config_key_in_wrong_section),
+		cmocka_unit_test(test_config_key_outside_section),
+		cmocka_unit_test(test_config_duplicate_key),
+		cmocka_unit_test(test_config_server_names),
+		cmocka_unit_test(test_config_missing_listen),
+		cmocka_unit_test(test_config_no_server_section),
+		cmocka_unit_test(test_config_syntax_errors_all_reported),
+		cmocka_unit_test(test_config_section_header_trailing_text),
+		cmocka_unit_test(test_config_errors_in_line_order),
+		cmocka_unit_test(test_config_hostile_bytes_escaped),
+		cmocka_unit_test(test_config_long_line),
+		cmocka_unit_test(test_config_continuation_lines),
+		cmocka_unit_test(test_config_indented_key_is_error),
+		cmocka_unit_test(test_config_comments_bom_crlf),
+		cmocka_unit_test(test_config_colon_separator),
+		cmocka_unit_test(test_config_size_values),
+		cmocka_unit_test(test_config_duration_values),
+		cmocka_unit_test(test_config_uint_values),
+		cmocka_unit_test(test_config_workers),
+		cmocka_unit_test(test_config_global_strings),
+		cmocka_unit_test(test_config_listen_v4),
+		cmocka_unit_test(test_config_listen_v6),
+		cmocka_unit_test(test_config_listen_tls_flag),
+		cmocka_unit_test(test_config_listen_bad_port),
+		cmocka_unit_test(test_config_listen_bad_host),
+		cmocka_unit_test(test_config_listen_count_limit),
+		cmocka_unit_test(test_config_listener_clash_across_servers),
+		cmocka_unit_test(test_config_listener_clash_same_server),
+		cmocka_unit_test(test_config_listener_wildcard_overlap),
+		cmocka_unit_test(test_config_local_domains),
+		cmocka_unit_test(test_config_bad_domains),
+		cmocka_unit_test(test_config_hostname),
+		cmocka_unit_test(test_config_mailbox),
+		cmocka_unit_test(test_config_cidr_lists),
+		cmocka_unit_test(test_config_retry),
+		cmocka_unit_test(test_config_users_file_parsed),
+		cmocka_unit_test(test_config_users_file_bad_lines),
+		cmocka_unit_test(test_config_users_file_unreadable),
+		cmocka_unit_test(test_config_user_known),
+		cmocka_unit_test(test_config_postmaster_always_known),
+		cmocka_unit_test(test_config_no_users_file_knows_everyone),
+		cmocka_unit_test(test_config_refcount),
+		cmocka_unit_test(test_config_server_find),
+		cmocka_unit_test(test_config_reload_gives_independent_snapshots),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,607 @@
+/*
+ * test_queue.c — the queue with a real spool, a real event_base and a real
+ * config: commit -> delivery -> removal, recovery at start, per-recipient
+ * results (delivered, unknown user, remote waiting, broken Maildir path),
+ * retry and expiry driven through queue_deliver() with a chosen `now`, and
+ * quarantine of a corrupt queue file. Log lines are captured from stderr
+ * and checked too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "lib/buf.h"
+#include "lib/xalloc.h"
+#include "queue.h"
+#include "queue_deliver.h"
+#include "spool.h"
+
+#define WAIT_SECONDS 20
+
+static char dir[64];
+static struct config *cfg;
+static struct event_base *base;
+static struct spool *spool;
+static int saved_stderr = -1;
+
+static void write_file(const char *name, const char *text)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void path_of(char *out, size_t size, const char *sub)
+{
+	snprintf(out, size, "%s/%s", dir, sub);
+}
+
+static size_t count_entries(const char *sub)
+{
+	char path[256];
+	path_of(path, sizeof(path), sub);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The one file in dir/sub (there must be exactly one) into out. */
+static void read_only_file(const char *sub, struct buf *out)
+{
+	char path[512];
+	path_of(path, sizeof(path), sub);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	struct dirent *e;
+	char name[256] = "";
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(d);
+	assert_true(name[0] != '\0');
+	char full[800];
+	snprintf(full, sizeof(full), "%s/%s", path, name);
+	int fd = open(full, O_RDONLY);
+	assert_true(fd >= 0);
+	char tmp[4096];
+	ssize_t r;
+	while ((r = read(fd, tmp, sizeof(tmp))) > 0)
+		buf_append(out, tmp, (size_t)r);
+	close(fd);
+}
+
+static void rm_rf(const char *path)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* stderr into dir/log while a test runs, so log lines can be checked */
+static void capture_start(void)
+{
+	char path[160];
+	path_of(path, sizeof(path), "log");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+	assert_true(fd >= 0);
+	saved_stderr = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
+static void capture_stop(struct buf *out)
+{
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	saved_stderr = -1;
+	char path[160];
+	path_of(path, sizeof(path), "log");
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[1024];
+	while (fgets(line, sizeof(line), f) != NULL)
+		buf_append_str(out, line);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vsmtpd-queue-XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	write_file("users", "user1\nuser2\nstuck\n");
+	write_file("notadir", "a regular file where a directory should be\n");
+	char conf[2048];
+	snprintf(conf, sizeof(conf),
+		 "[global]\nspool = %s/spool\n"
+		 "[server mx]\nlisten = 127.0.0.1:2594\nhostname = mx.example.test\n"
+		 "local_domains = example.test\nmailbox = maildir:%s/mail/%%d/%%u\n"
+		 "users = %s/users\nretry = 1m, 10m, 1h\nexpire = 1d\n"
+		 "[server broken]\nlisten = 127.0.0.1:2595\nhostname = broken.example.test\n"
+		 "local_domains = broken.test\nmailbox = maildir:%s/notadir/%%u\n",
+		 dir, dir, dir, dir);
+	write_file("vsmtpd.conf", conf);
+	char path[160];
+	path_of(path, sizeof(path), "vsmtpd.conf");
+	struct buf err = BUF_INIT;
+	int rc = config_load(path, &cfg, &err);
+	if (rc != 0)
+		fprintf(stderr, "%s", buf_str(&err));
+	buf_free(&err);
+	if (rc != 0)
+		return -1;
+	evthread_use_pthreads();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	config_unref(cfg);
+	rm_rf(dir);
+	return 0;
+}
+
+/* Each test: a fresh spool and Maildir tree, a fresh base. */
+static int test_setup(void **state)
+{
+	char path[160];
+	path_of(path, sizeof(path), "spool");
+	rm_rf(path);
+	path_of(path, sizeof(path), "mail");
+	rm_rf(path);
+	char err[256];
+	path_of(path, sizeof(path), "spool");
+	spool = spool_open(path, 2, err, sizeof(err));
+	if (spool == NULL) {
+		fprintf(stderr, "spool_open: %s\n", err);
+		return -1;
+	}
+	base = event_base_new();
+	return base == NULL ? -1 : 0;
+}
+
+static int test_teardown(void **state)
+{
+	if (saved_stderr >= 0) {
+		dup2(saved_stderr, STDERR_FILENO);
+		close(saved_stderr);
+		saved_stderr = -1;
+	}
+	if (spool != NULL)
+		spool_close(spool);
+	spool = NULL;
+	event_base_free(base);
+	base = NULL;
+	return 0;
+}
+
+struct commit_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+};
+
+static void commit_done(void *arg, int err)
+{
+	struct commit_wait *w = arg;
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	w->err = err;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Commits a message (waiting for the commit); its ID into id. */
+static void make_msg(const char *server, const char *sender, const char *const *rcpts, size_t n,
+		     const char *content, long long arrival, char id[SPOOL_ID_MAX + 1])
+{
+	struct envelope env;
+	envelope_init(&env);
+	env.arrival = arrival;
+	env.server = xstrdup(server);
+	env.sender = xstrdup(sender);
+	env.client_addr = xstrdup("127.0.0.1");
+	env.helo = xstrdup("client.test");
+	for (size_t i = 0; i < n; i++)
+		envelope_add_rcpt(&env, rcpts[i], NULL, 0);
+	struct spool_msg *m = spool_msg_begin(spool, &env, NULL, 0);
+	assert_non_null(m);
+	assert_int_equal(spool_msg_write(m, content, strlen(content)), 0);
+	snprintf(id, SPOOL_ID_MAX + 1, "%s", env.id);
+	struct commit_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+	spool_msg_commit(m, commit_done, &w);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	assert_int_equal(w.err, 0);
+	envelope_free(&env);
+}
+
+/* Runs the base until done(arg) holds (checked every 10 ms) or the deadline. */
+static bool run_until(bool (*done)(void *arg), void *arg)
+{
+	time_t deadline = time(NULL) + WAIT_SECONDS;
+	while (!done(arg)) {
+		if (time(NULL) > deadline)
+			return false;
+		struct timeval tv = { 0, 10000 };
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	return true;
+}
+
+static bool queue_dir_empty(void *arg)
+{
+	return count_entries("spool/queue") == 0;
+}
+
+static void hook_submit(void *arg, const char *id)
+{
+	queue_submit(arg, id);
+}
+
+static const char CONTENT[] = "Received: from client.test\r\nSubject: test\r\n\r\nbody line\r\n"
+			      "lone\rcr\r\n..leading dot kept as stored\r\n";
+static const char STORED_BODY[] = "Received: from client.test\nSubject: test\n\nbody line\n"
+				  "lone\rcr\n..leading dot kept as stored\n";
+
+static void test_queue_submit_delivers_and_removes(void **state)
+{
+	struct queue *q = queue_new(base, spool, cfg, 2);
+	spool_set_commit_hook(spool, hook_submit, q);
+	const char *rcpts[] = { "user1@example.test", "User2@Example.Test" };
+	char id[SPOOL_ID_MAX + 1];
+
+	capture_start();
+	make_msg("mx", "sender@remote.test", rcpts, 2, CONTENT, time(NULL), id);
+	bool ok = run_until(queue_dir_empty, NULL);
+	spool_set_commit_hook(spool, NULL, NULL);
+	queue_free(q);
+	struct buf log = BUF_INIT;
+	capture_stop(&log);
+	assert_true(ok);
+
+	struct buf got = BUF_INIT;
+	read_only_file("mail/example.test/user1/new", &got);
+	struct buf want = BUF_INIT;
+	buf_printf(&want, "Return-Path: <sender@remote.test>\nDelivered-To: user1@example.test\n%s",
+		   STORED_BODY);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	buf_reset(&got);
+	buf_reset(&want);
+	/* the recipient as accepted in Delivered-To; the path lower-cased */
+	read_only_file("mail/example.test/user2/new", &got);
+	buf_printf(&want, "Return-Path: <sender@remote.test>\nDelivered-To: User2@Example.Test\n%s",
+		   STORED_BODY);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	assert_int_equal(count_entries("mail/example.test/user1/tmp"), 0);
+
+	char line[256];
+	snprintf(line, sizeof(line), "event=delivered id=%s to=<user1@example.test> mailbox=%s/mail/example.test/user1/new/",
+		 id, dir);
+	assert_non_null(strstr(buf_str(&log), line));
+	snprintf(line, sizeof(line), "event=removed id=%s\n", id);
+	assert_non_null(strstr(buf_str(&log), line));
+	buf_free(&got);
+	buf_free(&want);
+	buf_free(&log);
+}
+
+static bool two_delivered(void *arg)
+{
+	return count_entries("mail/example.test/user1/new") == 2 && queue_dir_empty(NULL);
+}
+
+static void test_queue_recover_delivers_spooled(void **state)
+{
+	const char *r1[] = { "user1@example.test" };
+	char id1[SPOOL_ID_MAX + 1], id2[SPOOL_ID_MAX + 1];
+	/* committed while no queue ran (a restart) */
+	make_msg("mx", "", r1, 1, "Subject: one\r\n\r\n1\r\n", time(NULL), id1);
+	make_msg("mx", "a@b.test", r1, 1, "Subject: two\r\n\r\n2\r\n", time(NULL), id2);
+	spool_close(spool);
+	char path[160], err[256];
+	path_of(path, sizeof(path), "spool");
+	spool = spool_open(path, 2, err, sizeof(err));
+	assert_non_null(spool);
+	assert_int_equal(count_entries("spool/queue"), 2);
+
+	struct queue *q = queue_new(base, spool, cfg, 3);
+	capture_start();
+	assert_int_equal(queue_recover(q), 2);
+	bool ok = run_until(two_delivered, NULL);
+	queue_free(q);
+	struct buf log = BUF_INIT;
+	capture_stop(&log);
+	assert_true(ok);
+	char line[128];
+	snprintf(line, sizeof(line), "event=removed id=%s\n", id1);
+	assert_non_null(strstr(buf_str(&log), line));
+	snprintf(line, sizeof(line), "event=removed id=%s\n", id2);
+	assert_non_null(strstr(buf_str(&log), line));
+	buf_free(&log);
+}
+
+struct state_wait {
+	const char *id;
+	char want[8];	/* the expected state letters, in order */
+};
+
+static bool states_are(void *arg)
+{
+	struct state_wait *w = arg;
+	struct spool_file f;
+	if (spool_file_open(spool, w->id, &f) < 0)
+		return false;
+	bool same = f.env.nrcpts == strlen(w->want);
+	for (size_t i = 0; same && i < f.env.nrcpts; i++)
+		same = f.env.rcpts[i].state == w->want[i];
+	spool_file_close(&f);
+	return same;
+}
+
+static void test_queue_mixed_results_per_recipient(void **state)
+{
+	struct queue *q = queue_new(base, spool, cfg, 2);
+	spool_set_commit_hook(spool, hook_submit, q);
+	const char *rcpts[] = { "user1@example.test", "nobody@example.test", "someone@remote.test",
+				"bob@broken.test" };
+	char id[SPOOL_ID_MAX + 1];
+	long long t0 = time(NULL);
+
+	capture_start();
+	make_msg("mx", "s@x.test", rcpts, 4, "Subject: mixed\r\n\r\nx\r\n", t0, id);
+	struct state_wait w = { id, "DFPF" };
+	bool ok = run_until(states_are, &w);
+	spool_set_commit_hook(spool, NULL, NULL);
+	queue_free(q);	/* waits for the job's sync */
+	struct buf log = BUF_INIT;
+	capture_stop(&log);
+	assert_true(ok);
+
+	struct spool_file f;
+	assert_int_equal(spool_file_open(spool, id, &f), 0);
+	assert_int_equal(f.env.rcpts[0].state, RCPT_DELIVERED);
+	assert_int_equal(f.env.rcpts[1].state, RCPT_FAILED);
+	assert_int_equal(f.env.rcpts[2].state, RCPT_PENDING);
+	assert_int_equal(f.env.rcpts[2].tries, 1);
+	/* first retry step of server mx: 1m */
+	assert_true(f.env.rcpts[2].next_try >= t0 + 60 && f.env.rcpts[2].next_try <= time(NULL) + 60);
+	assert_int_equal(f.env.rcpts[3].state, RCPT_FAILED);
+	spool_file_close(&f);
+
+	const char *s = buf_str(&log);
+	char line[256];
+	snprintf(line, sizeof(line), "event=failed id=%s to=<nobody@example.test> reason=\"5.1.1 user unknown\"", id);
+	assert_non_null(strstr(s, line));
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<someone@remote.test> tries=1 next_try=60 "
+		 "reason=\"4.4.0 remote delivery not available yet\"", id);
+	assert_non_null(strstr(s, line));
+	snprintf(line, sizeof(line), "event=failed id=%s to=<bob@broken.test> reason=\"5.2.0 maildir ", id);
+	assert_non_null(strstr(s, line));
+	assert_non_null(strstr(s, "Not a directory"));
+	snprintf(line, sizeof(line), "event=removed id=%s", id);
+	assert_null(strstr(s, line));
+	buf_free(&log);
+
+	/* A later attempt long past expiry: the remote recipient still waits
+	 * (never dropped), on the last retry step; nothing else is touched. */
+	long long next = 0;
+	long long later = t0 + 30 * 86400;
+	capture_start();
+	assert_int_equal(queue_deliver(spool, cfg, id, later, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, later + 1, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, later + 600);	/* not due at later + 1: nothing tried */
+	capture_stop(&log);
+	assert_int_equal(spool_file_open(spool, id, &f), 0);
+	assert_int_equal(f.env.rcpts[2].state, RCPT_PENDING);
+	assert_int_equal(f.env.rcpts[2].tries, 2);
+	assert_int_equal(f.env.rcpts[2].next_try, later + 600);
+	assert_int_equal(f.env.rcpts[0].state, RCPT_DELIVERED);
+	spool_file_close(&f);
+	assert_int_equal(count_entries("mail/example.test/user1/new"), 1);
+	buf_free(&log);
+}
+
+static void test_queue_retry_schedule_then_expiry(void **state)
+{
+	/* A Maildir whose tmp/ is a dangling symlink fails with ENOENT, a
+	 * temporary error, even for root. Server mx: retry 1m, 10m, 1h; expire 1d. */
+	char md[256], cmd[600];
+	snprintf(md, sizeof(md), "%s/mail/example.test/stuck", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && ln -s nowhere '%s/tmp'", md, md);
+	assert_int_equal(system(cmd), 0);
+	const char *rcpts[] = { "stuck@example.test" };
+	char id[SPOOL_ID_MAX + 1];
+	long long t0 = 1700000000LL;
+	long long next = 0;
+	make_msg("mx", "s@x.test", rcpts, 1, "x\r\n", t0, id);
+
+	struct buf log = BUF_INIT;
+	capture_start();
+	assert_int_equal(queue_deliver(spool, cfg, id, t0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 60);
+	/* not due yet: nothing changes */
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 59, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 60);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 60, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 660);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 660, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 4260);
+	/* the last step repeats */
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 4260, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 7860);
+	/* capped at the give-up time t0 + 1d */
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86000, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 86400);
+	struct spool_file f;
+	assert_int_equal(spool_file_open(spool, id, &f), 0);
+	assert_int_equal(f.env.rcpts[0].state, RCPT_PENDING);
+	assert_int_equal(f.env.rcpts[0].tries, 5);
+	assert_int_equal(f.env.rcpts[0].next_try, t0 + 86400);
+	spool_file_close(&f);
+	/* the try at the give-up time fails for good, and the file goes */
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86400, &next), QUEUE_OUTCOME_FORGET);
+	capture_stop(&log);
+	assert_int_equal(spool_file_open(spool, id, &f), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(count_entries("mail/example.test/stuck/new"), 0);
+	char line[512];
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> tries=1 next_try=60 "
+		 "reason=\"4.3.0 maildir %s: open tmp/: No such file or directory\"", id, md);
+	assert_non_null(strstr(buf_str(&log), line));
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> tries=5 next_try=400 ", id);
+	assert_non_null(strstr(buf_str(&log), line));
+	snprintf(line, sizeof(line), "event=failed id=%s to=<stuck@example.test> reason=\"4.4.7 delivery time "
+		 "expired after 6 tries; last error: 4.3.0 maildir %s: open tmp/: No such file or directory\"",
+		 id, md);
+	assert_non_null(strstr(buf_str(&log), line));
+	snprintf(line, sizeof(line), "event=removed id=%s\n", id);
+	assert_non_null(strstr(buf_str(&log), line));
+	buf_free(&log);
+}
+
+static void test_queue_corrupt_file_is_quarantined(void **state)
+{
+	const char *rcpts[] = { "user1@example.test" };
+	char id[SPOOL_ID_MAX + 1], path[256];
+	make_msg("mx", "s@x.test", rcpts, 1, "Subject: c\r\n\r\nbody\r\n", time(NULL), id);
+	/* tear the trailer off, as a crash or a bad disk might */
+	snprintf(path, sizeof(path), "%s/spool/queue/%s", dir, id);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(truncate(path, st.st_size - 5), 0);
+
+	long long next = 0;
+	struct buf log = BUF_INIT;
+	capture_start();
+	assert_int_equal(queue_deliver(spool, cfg, id, time(NULL), &next), QUEUE_OUTCOME_FORGET);
+	capture_stop(&log);
+	assert_int_equal(count_entries("spool/queue"), 0);
+	assert_int_equal(count_entries("spool/corrupt"), 1);
+	assert_int_equal(count_entries("mail/example.test/user1/new"), 0);
+	char line[128];
+	snprintf(line, sizeof(line), "event=quarantined id=%s", id);
+	assert_non_null(strstr(buf_str(&log), line));
+
+	/* a message that vanished: forgotten, not retried */
+	buf_reset(&log);
+	capture_start();
+	assert_int_equal(queue_deliver(spool, cfg, "NOSUCHID0000", time(NULL), &next), QUEUE_OUTCOME_FORGET);
+	capture_stop(&log);
+	buf_free(&log);
+}
+
+struct submitter {
+	const char *rcpt;
+	int n;
+};
+
+static void *submit_thread(void *arg)
+{
+	struct submitter *s = arg;
+	const char *rcpts[] = { s->rcpt };
+	char id[SPOOL_ID_MAX + 1];
+	for (int i = 0; i < s->n; i++)
+		make_msg("mx", "s@x.test", rcpts, 1, "Subject: many\r\n\r\nx\r\n", time(NULL), id);
+	return NULL;
+}
+
+static bool all_many_delivered(void *arg)
+{
+	return count_entries("mail/example.test/user1/new") == 200 &&
+	       count_entries("mail/example.test/user2/new") == 200 && queue_dir_empty(NULL);
+}
+
+static void test_queue_many_concurrent_submits(void **state)
+{
+	/* 400 messages from two committing threads through 3 delivery threads
+	 * (at most 12 jobs in flight): every one delivered once, all removed */
+	struct queue *q = queue_new(base, spool, cfg, 3);
+	spool_set_commit_hook(spool, hook_submit, q);
+	struct submitter s1 = { "user1@example.test", 200 }, s2 = { "user2@example.test", 200 };
+	pthread_t t1, t2;
+	capture_start();
+	assert_int_equal(pthread_create(&t1, NULL, submit_thread, &s1), 0);
+	assert_int_equal(pthread_create(&t2, NULL, submit_thread, &s2), 0);
+	bool ok = run_until(all_many_delivered, NULL);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	spool_set_commit_hook(spool, NULL, NULL);
+	queue_free(q);
+	struct buf log = BUF_INIT;
+	capture_stop(&log);
+	assert_true(ok);
+	size_t removed = 0;
+	for (const char *p = buf_str(&log); (p = strstr(p, "event=removed")) != NULL; p++)
+		removed++;
+	assert_int_equal(removed, 400);
+	buf_free(&log);
+}
+
+static void test_queue_free_with_waiting_messages(void **state)
+{
+	/* remote recipients stay queued; freeing the queue loses nothing */
+	const char *rcpts[] = { "x@remote.test" };
+	char id[SPOOL_ID_MAX + 1];
+	for (int i = 0; i < 5; i++)
+		make_msg("mx", "s@x.test", rcpts, 1, "x\r\n", time(NULL), id);
+	struct queue *q = queue_new(base, spool, cfg, 1);
+	capture_start();
+	assert_int_equal(queue_recover(q), 5);
+	/* let the first round run, then stop while the rest may be in flight */
+	struct timeval tv = { 0, 200000 };
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	queue_free(q);
+	struct buf log = BUF_INIT;
+	capture_stop(&log);
+	assert_int_equal(count_entries("spool/queue"), 5);
+	buf_free(&log);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queue_submit_delivers_and_removes, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_recover_delivers_spooled, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_mixed_results_per_recipient, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_retry_schedule_then_expiry, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_corrupt_file_is_quarantined, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_many_concurrent_submits, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_free_with_waiting_messages, test_setup, test_teardown),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
