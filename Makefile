@@ -48,6 +48,7 @@ REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 
+.SECONDARY:
 .PHONY: all run test unit integration deps clean check-layers fuzz fuzz-replay
 
 all: $(BUILD)/vsmtpd $(TOOL_BINS)
@@ -108,8 +109,11 @@ run: deps
 	$(MAKE) all
 	./etc/make-run.sh $(BUILD)/vsmtpd
 
+# Every binary runs even after a failure, so one report shows them all.
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; (cd tests/unit && ../../$$t); done
+	@failed=""; for t in $(UNIT_BINS); do echo "== $$t"; \
+	  (cd tests/unit && ../../$$t) || failed="$$failed $$t"; done; \
+	if [ -n "$$failed" ]; then echo "unit tests failed:$$failed"; exit 1; fi
 
 integration: $(BUILD)/vsmtpd $(TOOL_BINS)
 	VSMTPD_BIN=$(abspath $(BUILD)/vsmtpd) VSMTPD_BUILD=$(abspath $(BUILD)) \

@@ -420,7 +420,9 @@ static void continuation(struct loader *ld, const char *value)
 	v[id] = '\0';
 	bool looks_key = id > 0 && (*after == '=' || *after == ':') && config_key_find(v) != NULL;
 	v[id] = saved;
-	if (v[0] == '[') {
+	const char *h = v + (v[0] == '[') + strspn(v + (v[0] == '['), " \t");
+	bool looks_header = v[0] == '[' && (strncmp(h, "global", 6) == 0 || strncmp(h, "server", 6) == 0);
+	if (looks_header) {
 		error_at(ld, ld->lineno, "this indented line continues '%s'; a section header "
 			 "must start at the beginning of the line", cont);
 	} else if (looks_key) {

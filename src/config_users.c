@@ -227,7 +227,9 @@ bool config_user_known(const struct config_server *srv, const char *local, const
 		return true;
 	char key[CONFIG_ENTRY_MAX + 1];
 	size_t llen = strlen(local);
-	if (llen == 0 || llen > CONFIG_LOCAL_MAX)
+	/* "a@b" as a local part (quoted, from the wire) must not match the
+	 * full-address entry "a@b": only dot-atoms are listed. */
+	if (llen == 0 || llen > CONFIG_LOCAL_MAX || memchr(local, '@', llen) != NULL)
 		return false;
 	memcpy(key, local, llen + 1);
 	lower(key);

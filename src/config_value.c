@@ -51,6 +51,14 @@ void config_append_escaped(struct buf *out, const char *s, size_t len)
 	}
 }
 
+/* "'item': " with the item escaped, to start a reason about one list item. */
+static void item_quote(struct buf *why, const char *s, size_t len)
+{
+	buf_append_char(why, '\'');
+	config_append_escaped(why, s, len);
+	buf_append_str(why, "': ");
+}
+
 static void *field_of(const struct config_key *k, void *base)
 {
 	return (char *)base + k->off;
@@ -286,7 +294,8 @@ static int parse_retry(const struct config_key *k, const char *text, void *base,
 		}
 		struct buf one = BUF_INIT;
 		if (parse_scaled(k, item, len, duration_unit, expect_duration, &v, &one) < 0) {
-			buf_printf(why, "'%.*s': %s", (int)len, item, buf_str(&one));
+			item_quote(why, item, len);
+			buf_append_str(why, buf_str(&one));
 			buf_free(&one);
 			return -1;
 		}
@@ -435,7 +444,8 @@ static int parse_domains(const struct config_key *k, const char *text, void *bas
 		char d[CONFIG_DOMAIN_MAX + 1];
 		const char *err;
 		if (config_domain_check(item, len, d, &err) < 0) {
-			buf_printf(why, "'%.*s': %s", (int)len, item, err);
+			item_quote(why, item, len);
+			buf_append_str(why, err);
 			for (size_t i = 0; i < n; i++)
 				free(list[i]);
 			free(list);
@@ -472,7 +482,9 @@ static int listen_one(const char *item, size_t len, struct config_listen *out, s
 {
 	char s[CONFIG_LISTEN_ITEM_MAX];
 	if (len >= sizeof(s)) {
-		buf_printf(why, "'%.*s...': not an address", 20, item);
+		buf_append_char(why, '\'');
+		config_append_escaped(why, item, 20);
+		buf_append_str(why, "...': not an address");
 		return -1;
 	}
 	memcpy(s, item, len);
@@ -483,7 +495,8 @@ static int listen_one(const char *item, size_t len, struct config_listen *out, s
 	if (v6) {
 		char *close = strchr(s, ']');
 		if (close == NULL || close[1] != ':') {
-			buf_printf(why, "'%s': expected [IPv6]:port", s);
+			item_quote(why, s, len);
+			buf_append_str(why, "expected [IPv6]:port");
 			return -1;
 		}
 		*close = '\0';
@@ -492,11 +505,13 @@ static int listen_one(const char *item, size_t len, struct config_listen *out, s
 	} else {
 		char *colon = strrchr(s, ':');
 		if (colon == NULL) {
-			buf_printf(why, "'%s': expected IP:port (e.g. 127.0.0.1:25 or [::1]:25)", s);
+			item_quote(why, s, len);
+			buf_append_str(why, "expected IP:port (e.g. 127.0.0.1:25 or [::1]:25)");
 			return -1;
 		}
 		if (colon != strchr(s, ':')) {
-			buf_printf(why, "'%s': IPv6 addresses go in brackets, e.g. [::1]:25", s);
+			item_quote(why, s, len);
+			buf_append_str(why, "IPv6 addresses go in brackets, e.g. [::1]:25");
 			return -1;
 		}
 		*colon = '\0';
@@ -505,8 +520,8 @@ static int listen_one(const char *item, size_t len, struct config_listen *out, s
 
 	unsigned port;
 	if (parse_port(port_text, &port) < 0) {
-		buf_printf(why, "'%.*s': the port must be a number from 1 to %d", (int)len, item,
-			   CONFIG_PORT_MAX);
+		item_quote(why, item, len);
+		buf_printf(why, "the port must be a number from 1 to %d", CONFIG_PORT_MAX);
 		return -1;
 	}
 
@@ -515,11 +530,13 @@ static int listen_one(const char *item, size_t len, struct config_listen *out, s
 	if (v6) {
 		struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&out->addr;
 		if (inet_pton(AF_INET6, host, &sa->sin6_addr) != 1) {
-			buf_printf(why, "'%s': not an IPv6 address", host);
+			item_quote(why, host, strlen(host));
+			buf_append_str(why, "not an IPv6 address");
 			return -1;
 		}
 		if (IN6_IS_ADDR_V4MAPPED(&sa->sin6_addr)) {
-			buf_printf(why, "'%s': write an IPv4-mapped address as plain IPv4", host);
+			item_quote(why, host, strlen(host));
+			buf_append_str(why, "write an IPv4-mapped address as plain IPv4");
 			return -1;
 		}
 		sa->sin6_family = AF_INET6;
@@ -531,11 +548,12 @@ static int listen_one(const char *item, size_t len, struct config_listen *out, s
 	}
 	struct sockaddr_in *sa = (struct sockaddr_in *)&out->addr;
 	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
+		item_quote(why, host, strlen(host));
 		if (strpbrk(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL)
-			buf_printf(why, "'%s': the host must be a numeric IPv4 address or an [IPv6] "
-					"address, not a name", host);
+			buf_append_str(why, "the host must be a numeric IPv4 address or an [IPv6] "
+					    "address, not a name");
 		else
-			buf_printf(why, "'%s': not an IPv4 address", host);
+			buf_append_str(why, "not an IPv4 address");
 		return -1;
 	}
 	sa->sin_family = AF_INET;
@@ -628,7 +646,8 @@ static int parse_cidrs(const char *text, void *field, struct buf *why)
 	const char *err = "bad network";
 	char bad[96] = "";
 	if (cidr_set_parse(text, set, &err, bad, sizeof(bad)) < 0) {
-		buf_printf(why, "'%s': %s", bad, err);
+		item_quote(why, bad, strlen(bad));
+		buf_append_str(why, err);
 		set->nets = NULL;
 		set->n = 0;
 		return -1;
