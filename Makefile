@@ -49,7 +49,7 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 
 .SECONDARY:
-.PHONY: all run test unit integration deps clean check-layers fuzz fuzz-replay
+.PHONY: all run test unit integration deps clean check-layers fuzz fuzz-replay fuzz-run docs
 
 all: $(BUILD)/vsmtpd $(TOOL_BINS)
 
@@ -123,6 +123,12 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check-layers
 	$(MAKE) SAN=1 unit fuzz-replay integration
+
+# docs/CONFIG.md and the example config are generated from config_keys.c;
+# a unit test fails when they drift.
+docs: $(BUILD)/config-doc
+	$(BUILD)/config-doc > docs/CONFIG.md
+	$(BUILD)/config-doc example > etc/vsmtpd.conf.example
 
 check-layers:
 	@./scripts/check-layers.sh

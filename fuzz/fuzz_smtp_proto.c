@@ -17,9 +17,11 @@
  * Seeds in fuzz/corpus/smtp_proto/ are the client bytes of the golden
  * transcripts in tests/unit/data/smtp_proto/ behind a zero header.
  *
- * Build: clang -g -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc
- *        fuzz/fuzz_smtp_proto.c src/smtp_proto*.c src/address.c src/lib/buf.c src/lib/xalloc.c
- * Replay without libFuzzer: add -DFUZZ_STANDALONE (gcc works) and pass files.
+ * Build: `make fuzz` (libFuzzer), or by hand: clang -g -D_GNU_SOURCE
+ *   -fsanitize=fuzzer,address,undefined -Isrc fuzz/fuzz_smtp_proto.c
+ *   src/smtp_proto*.c src/address.c src/lib/buf.c src/lib/xalloc.c
+ * `make test` replays the corpus and fuzz/regress/smtp_proto/ through
+ * fuzz/replay.c.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -235,26 +237,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&cut);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-/* Replays the files named on the command line (fuzz/regress/ cases). */
-int main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		if (f == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		struct buf b = BUF_INIT;
-		char tmp[4096];
-		size_t n;
-		while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-			buf_append(&b, tmp, n);
-		fclose(f);
-		LLVMFuzzerTestOneInput((const uint8_t *)buf_str(&b), b.len);
-		buf_free(&b);
-	}
-	return 0;
-}
-#endif

@@ -296,6 +296,21 @@ static void line_classify(struct loader *ld, const char *s)
 		ld->kind = LINE_KEY;
 }
 
+/*
+ * A line we cannot hand to inih (NUL byte, too long) is replaced by an
+ * empty one. If it was a section header, the keys below it belong to no
+ * section we know: skip them rather than file them under the one before.
+ */
+static void line_reject(struct loader *ld, const char *s)
+{
+	const char *p = s + strspn(s, " \t");
+	if (*p == '[') {
+		ld->cur = -1;
+		ld->ignore = true;
+		ld->last = -1;
+	}
+}
+
 /* inih's reader: fgets semantics, one line per call. */
 static char *reader(char *str, int num, void *stream)
 {
@@ -317,6 +332,7 @@ static char *reader(char *str, int num, void *stream)
 	str[0] = '\0';
 	if (strlen(s) != len) {
 		error_at(ld, ld->lineno, "the line contains a NUL byte");
+		line_reject(ld, s);
 		return str;
 	}
 	if (len > 0 && s[len - 1] == '\n')
@@ -331,6 +347,7 @@ static char *reader(char *str, int num, void *stream)
 		error_at(ld, ld->lineno,
 			 "line too long (%zu characters, at most %d); continue a long value on "
 			 "indented lines", len, num - 1);
+		line_reject(ld, s);
 		return str;
 	}
 	ld->text = s;

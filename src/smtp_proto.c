@@ -322,119 +322,107 @@ void smtp_proto_output_clear(struct smtp_proto *p)
 
 /* ---- verdicts ------------------------------------------------------------- */
 
+/* Appends the caller's line if there is one, else the standard reply. */
+static void reply_or(struct smtp_proto *p, const struct buf *line, int code, const char *enh,
+		     const char *text)
+{
+	if (line != NULL)
+		buf_append(&p->out, line->data, line->len);
+	else
+		smtp_proto_reply(p, code, enh, "%s", text);
+}
+
 /*
- * Answers the pending event. code 0 is smtp_proto_accept(); line is the
- * caller's formatted reply (NULL for accept). Positive answers to MAIL,
- * RCPT, DATA_END and STARTTLS use the caller's line; HELO/EHLO and DATA
- * have replies of a fixed form (capability list, 354), so theirs are ours.
+ * A positive answer to the pending event; line is the caller's reply, or
+ * NULL for smtp_proto_accept(). HELO/EHLO and DATA have replies of a fixed
+ * form (capability list, 354), so theirs are always ours.
  */
-static void answer(struct smtp_proto *p, int code, const struct buf *line)
+static void grant(struct smtp_proto *p, const struct buf *line, int code)
 {
 	enum smtp_wait w = p->wait;
-	bool custom = code != 0;
-	bool ok = code == 0 || code / 100 == 2 || (code / 100 == 3 && w == SMTP_WAIT_DATA);
-	struct buf fixed = BUF_INIT;
 
-	if (w == SMTP_WAIT_NONE || p->state == SMTP_STATE_CLOSED)
-		return;
 	p->wait = SMTP_WAIT_NONE;
-	if (!ok && code / 100 != 4 && code / 100 != 5) {
-		/* Not a reply code for this event: a bug in the caller, which
-		 * must not become a malformed reply. */
-		smtp_proto_format(&fixed, 451, "4.3.0", "Error: internal error");
-		line = &fixed;
-		code = 451;
-	}
-	if (!ok) {
-		if (code == 421) {
-			buf_append(&p->out, line->data, line->len);
-			smtp_proto_close(p, SMTP_EV_CLOSE);
-			buf_free(&fixed);
-			return;
-		}
-		if (w == SMTP_WAIT_BDAT) {
-			/* RFC 3030 2: the refusal is the reply to the chunk,
-			 * given once its octets have been read. */
-			buf_reset(&p->bdat_reply);
-			buf_append(&p->bdat_reply, line->data, line->len);
-			p->bdat_discard = true;
-			p->bdat_count_error = true;
-			p->bdat_end = SMTP_BDAT_END_FAIL;
-			p->bdat_status = SMTP_DATA_REFUSED;
-			smtp_proto_set_state(p, SMTP_STATE_BDAT);
-			buf_free(&fixed);
-			return;
-		}
-		buf_append(&p->out, line->data, line->len);
-		if (w == SMTP_WAIT_HELO || w == SMTP_WAIT_EHLO)
-			smtp_proto_set_state(p, SMTP_STATE_CONNECT);
-		/* The message's fate is not a protocol error of the client. */
-		if (w != SMTP_WAIT_DATA_END)
-			smtp_proto_count_error(p);
-		buf_free(&fixed);
-		return;
-	}
 	switch (w) {
 	case SMTP_WAIT_NONE:
-		break;
+		return;
 	case SMTP_WAIT_HELO:
 	case SMTP_WAIT_EHLO:
 		p->esmtp = w == SMTP_WAIT_EHLO;
 		smtp_proto_set_state(p, SMTP_STATE_HELO);
 		smtp_proto_helo_reply(p, p->esmtp);
-		break;
+		return;
 	case SMTP_WAIT_MAIL:
 		p->smtputf8 = p->mail_smtputf8;
 		p->rcpts = 0;
 		p->bdat_total = 0;
 		smtp_proto_set_state(p, SMTP_STATE_MAIL);
-		if (custom)
-			buf_append(&p->out, line->data, line->len);
-		else
-			smtp_proto_reply(p, 250, "2.1.0", "Ok");
-		break;
+		reply_or(p, line, 250, "2.1.0", "Ok");
+		return;
 	case SMTP_WAIT_RCPT:
 		p->rcpts++;
 		smtp_proto_set_state(p, SMTP_STATE_RCPT);
-		if (custom)
-			buf_append(&p->out, line->data, line->len);
-		else
-			smtp_proto_reply(p, 250, "2.1.5", "Ok");
-		break;
+		reply_or(p, line, 250, "2.1.5", "Ok");
+		return;
 	case SMTP_WAIT_DATA:
 		/* RFC 5321 4.3.2: 354 is an intermediate reply, no RFC 3463 code. */
 		buf_append_str(&p->out, "354 End data with <CR><LF>.<CR><LF>\r\n");
 		smtp_proto_data_begin(p);
 		smtp_proto_set_state(p, SMTP_STATE_DATA);
-		break;
+		return;
 	case SMTP_WAIT_BDAT:
 		smtp_proto_set_state(p, SMTP_STATE_BDAT);
-		break;
+		return;
 	case SMTP_WAIT_DATA_END:
-		if (custom)
-			buf_append(&p->out, line->data, line->len);
-		else
-			smtp_proto_reply(p, 250, "2.0.0", "Ok: queued");
-		break;
+		reply_or(p, line, 250, "2.0.0", "Ok: queued");
+		return;
 	case SMTP_WAIT_STARTTLS:
-		if (custom && code == 220)
-			buf_append(&p->out, line->data, line->len);
-		else
-			smtp_proto_reply(p, 220, "2.0.0", "Ready to start TLS");
+		reply_or(p, code == 220 ? line : NULL, 220, "2.0.0", "Ready to start TLS");
 		/* RFC 3207 5: forget the plaintext session, and drop whatever the
 		 * client pipelined behind STARTTLS (command injection). */
 		drop_input(p);
 		p->esmtp = false;
 		buf_reset(&p->helo);
 		smtp_proto_set_state(p, SMTP_STATE_TLS_WAIT);
-		break;
+		return;
 	}
-	buf_free(&fixed);
+}
+
+/* A 4xx/5xx answer to the pending event, line being the whole reply. */
+static void refuse(struct smtp_proto *p, int code, const struct buf *line)
+{
+	enum smtp_wait w = p->wait;
+
+	p->wait = SMTP_WAIT_NONE;
+	if (code == 421) {
+		buf_append(&p->out, line->data, line->len);
+		smtp_proto_close(p, SMTP_EV_CLOSE);
+		return;
+	}
+	if (w == SMTP_WAIT_BDAT) {
+		/* RFC 3030 2: the refusal is the reply to the chunk, given once
+		 * its octets have been read; the transaction then fails. */
+		buf_reset(&p->bdat_reply);
+		buf_append(&p->bdat_reply, line->data, line->len);
+		p->bdat_discard = true;
+		p->bdat_count_error = true;
+		p->bdat_end = SMTP_BDAT_END_FAIL;
+		p->bdat_status = SMTP_DATA_REFUSED;
+		smtp_proto_set_state(p, SMTP_STATE_BDAT);
+		return;
+	}
+	buf_append(&p->out, line->data, line->len);
+	if (w == SMTP_WAIT_HELO || w == SMTP_WAIT_EHLO)
+		smtp_proto_set_state(p, SMTP_STATE_CONNECT);
+	/* The fate of a message is not a protocol error of the client. */
+	if (w != SMTP_WAIT_DATA_END)
+		smtp_proto_count_error(p);
 }
 
 void smtp_proto_accept(struct smtp_proto *p)
 {
-	answer(p, 0, NULL);
+	if (p->wait == SMTP_WAIT_NONE || p->state == SMTP_STATE_CLOSED)
+		return;
+	grant(p, NULL, 0);
 }
 
 void smtp_proto_verdict(struct smtp_proto *p, int code, const char *enh, const char *fmt, ...)
@@ -444,10 +432,21 @@ void smtp_proto_verdict(struct smtp_proto *p, int code, const char *enh, const c
 
 	if (p->wait == SMTP_WAIT_NONE || p->state == SMTP_STATE_CLOSED)
 		return;
-	va_start(ap, fmt);
-	smtp_proto_vformat(&line, code, enh, fmt, ap);
-	va_end(ap);
-	answer(p, code, &line);
+	bool positive = code / 100 == 2 || (code / 100 == 3 && p->wait == SMTP_WAIT_DATA);
+	if (!positive && code / 100 != 4 && code / 100 != 5) {
+		/* Not a reply code for this event: a bug in the caller, which
+		 * must not become a malformed reply. */
+		code = 451;
+		smtp_proto_format(&line, code, "4.3.0", "Error: internal error");
+	} else {
+		va_start(ap, fmt);
+		smtp_proto_vformat(&line, code, enh, fmt, ap);
+		va_end(ap);
+	}
+	if (positive)
+		grant(p, &line, code);
+	else
+		refuse(p, code, &line);
 	buf_free(&line);
 }
 

@@ -26,7 +26,12 @@
  *   held; message text is passed through in chunks whatever its line
  *   lengths; BDAT chunks of any declared size are streamed or skipped.
  * - Every reply line ends with CRLF and carries an RFC 3463 enhanced code
- *   (except the greeting and the EHLO capability lines).
+ *   (except the greeting, the HELO/EHLO replies and 354), is printable
+ *   ASCII and at most 512 octets (RFC 5321 4.5.3.1.5).
+ * - Negative replies to commands (the engine's and the session's refusals,
+ *   but not 452 "too many recipients" nor the verdict on a message) count
+ *   as errors; the one that reaches max_errors is followed by "421 4.7.0"
+ *   and SMTP_EV_CLOSE.
  *
  * RFC 5321 (4.1.1 commands, 4.1.4 sequencing, 4.2 replies, 4.3.2 codes per
  * command, 4.5.2 dot-stuffing, 4.5.3.1 limits), RFC 1870 SIZE, RFC 2920
@@ -64,16 +69,24 @@ enum smtp_ev_type {
 	SMTP_EV_RCPT,		/* RCPT TO, checked, under max_recipients; verdict needed */
 	SMTP_EV_DATA_START,	/* DATA, or the first BDAT of a transaction; verdict needed:
 				   accept -> "354" (DATA) / chunk is read (BDAT) */
-	SMTP_EV_DATA_CHUNK,	/* message bytes: dot-unstuffed, line ends as sent */
+	SMTP_EV_DATA_CHUNK,	/* message bytes, never empty: dot-unstuffed (DATA) or raw
+				   (BDAT), line ends as sent; data points into the engine's
+				   input buffer (no copy) */
 	SMTP_EV_DATA_END,	/* end of message; verdict needed only if status == SMTP_DATA_OK,
-				   otherwise the engine has already queued the refusal */
-	SMTP_EV_RSET,		/* the transaction is gone (RSET, EHLO, STARTTLS, failed DATA):
-				   drop its envelope and spool file; no verdict */
-	SMTP_EV_STARTTLS,	/* verdict needed; on accept "220" is queued, the pipelined
-				   plaintext behind it is discarded, and the state is reset:
-				   flush, start TLS, then call smtp_proto_tls_started() */
+				   otherwise the engine has already queued the refusal. Either
+				   way the transaction is over (back to after-HELO) and the
+				   message counts toward max_messages. A failed BDAT
+				   transaction also ends here (status != OK), at once */
+	SMTP_EV_RSET,		/* the transaction is gone (RSET, or HELO/EHLO inside a
+				   transaction, just before the HELO event): drop its
+				   envelope and spool file; no verdict */
+	SMTP_EV_STARTTLS,	/* verdict needed (only outside a mail transaction); on
+				   accept "220" is queued, the pipelined plaintext behind it
+				   is discarded, and the state is reset: flush, start TLS,
+				   then call smtp_proto_tls_started() */
 	SMTP_EV_QUIT,		/* "221" queued: flush and close */
-	SMTP_EV_CLOSE,		/* a 421 (or a 554 after too many errors) is queued: flush and close */
+	SMTP_EV_CLOSE,		/* a 421 is queued (or a 501 for a BDAT size that cannot be
+				   read, as the byte stream is then lost): flush and close */
 };
 
 enum smtp_body { SMTP_BODY_NONE, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
@@ -90,7 +103,8 @@ enum smtp_data_status {
 	SMTP_DATA_TOO_BIG,	/* over max_message_size: 552 5.3.4 queued */
 	SMTP_DATA_BARE_EOL,	/* bare CR or LF in DATA: 550 5.5.2 queued */
 	SMTP_DATA_NUL,		/* NUL octet in DATA: 550 5.6.0 queued */
-	SMTP_DATA_REFUSED,	/* BDAT chunks after a refused or failed start: reply queued */
+	SMTP_DATA_REFUSED,	/* BDAT: the start was refused (the verdict's reply is queued
+				   once the chunk has been read), or DATA came after BDAT */
 };
 
 struct smtp_mail_params {
@@ -109,16 +123,20 @@ struct smtp_rcpt_params {
 /* An event. Pointers are borrowed: valid until the next call on the engine. */
 struct smtp_event {
 	enum smtp_ev_type type;
-	const char *helo;		/* HELO: the argument as sent */
+	const char *helo;		/* HELO: the argument as sent (trimmed; no control
+					   characters: those are refused with 501) */
 	bool esmtp;			/* HELO: it was EHLO */
-	struct mailbox mailbox;		/* MAIL (null path possible) and RCPT */
+	struct mailbox mailbox;		/* MAIL (null path possible) and RCPT ("<postmaster>":
+					   empty domain) */
 	struct smtp_mail_params mail;	/* MAIL */
 	struct smtp_rcpt_params rcpt;	/* RCPT */
 	const char *data;		/* DATA_CHUNK */
 	size_t len;			/* DATA_CHUNK */
 	bool bdat;			/* DATA_START, DATA_END: by BDAT rather than DATA */
 	enum smtp_data_status status;	/* DATA_END */
-	unsigned long long size;	/* DATA_END: message octets passed in chunks */
+	unsigned long long size;	/* DATA_END: message octets received (after dot-
+					   unstuffing; all BDAT chunk sizes), counted to the
+					   end even when the message was refused */
 };
 
 struct smtp_proto;
@@ -127,10 +145,12 @@ struct smtp_proto *smtp_proto_new(const struct smtp_proto_conf *conf);
 void smtp_proto_free(struct smtp_proto *p);
 
 /*
- * Queues the greeting. code 220: "220 <hostname> ESMTP <text>". Any other
- * code (554 for a refused client, 421 when busy) puts the engine in the
- * RFC 5321 3.1 state: 554 -> every command but QUIT gets "503 5.5.1",
- * 421 -> SMTP_EV_CLOSE next.
+ * Queues the greeting (once; later calls are ignored). code 220 (or any
+ * code below 400): "220 <hostname> ESMTP <text>". Otherwise "<code> <enh>
+ * <hostname> <text>" (no enhanced code when enh is NULL) and the RFC 5321
+ * 3.1 state: 5xx (554 for a refused client) -> every command but QUIT gets
+ * "503 5.5.1"; 4xx (421 when busy) -> SMTP_EV_CLOSE next. Input fed before
+ * the greeting is held until it.
  */
 void smtp_proto_greet(struct smtp_proto *p, int code, const char *enh, const char *text);
 
@@ -144,13 +164,20 @@ enum smtp_ev_type smtp_proto_next(struct smtp_proto *p, struct smtp_event *ev);
 /* True for the event types that wait on a verdict (see the enum). */
 bool smtp_ev_needs_verdict(const struct smtp_event *ev);
 
-/* Answers the pending event with its standard positive reply. */
+/* Answers the pending event with its standard positive reply. Ignored
+ * when no verdict is pending (a second answer, or after a close). */
 void smtp_proto_accept(struct smtp_proto *p);
 
 /*
  * Answers the pending event with a reply of the caller's: code (2xx accepts,
- * 4xx/5xx refuses; 421 also closes), enhanced code "x.y.z", text (one line,
- * CR/LF are replaced by spaces).
+ * 4xx/5xx refuses; 421 also closes), enhanced code "x.y.z" (replaced by
+ * "<class>.0.0" when missing or not of the code's class), text (one line:
+ * CR, LF, NUL and other non-printable octets become spaces, 8-bit octets
+ * "?"; cut to fit 512 octets). A positive answer to HELO/EHLO or DATA gets
+ * the engine's fixed reply (capability list, 354); to MAIL, RCPT, DATA_END
+ * and STARTTLS (220) the caller's line. A refused first BDAT is answered
+ * after its chunk has been read and ends the transaction. Any other code is
+ * a caller bug and becomes "451 4.3.0". Ignored when nothing is pending.
  */
 void smtp_proto_verdict(struct smtp_proto *p, int code, const char *enh, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -159,7 +186,9 @@ void smtp_proto_verdict(struct smtp_proto *p, int code, const char *enh, const c
 void smtp_proto_timeout(struct smtp_proto *p);
 /* The server is going down: queues "421 4.3.2 ... shutting down" and closes. */
 void smtp_proto_shutdown(struct smtp_proto *p);
-/* TLS is up after STARTTLS: EHLO is needed again, STARTTLS no longer offered. */
+/* TLS is up after STARTTLS: EHLO is needed again, STARTTLS no longer offered.
+ * Between the accepted STARTTLS and this call all input is dropped. May be
+ * called before the greeting for implicit TLS (RFC 8314). */
 void smtp_proto_tls_started(struct smtp_proto *p);
 
 /* True once the engine waits for a DATA or BDAT chunk's bytes (timeout_data applies). */

@@ -565,6 +565,16 @@ static void test_config_long_line(void **state)
 		 "continue a long value on indented lines\n", strlen("relay_networks = ") + strlen(list));
 	expect_errors(text, want);
 
+	/* An overlong section header: its keys are not filed under [server a]. */
+	char name[200];
+	memset(name, 'n', 195);
+	name[195] = '\0';
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "[server %s]\nlisten = 127.0.0.1:2526\n", name);
+	snprintf(want, sizeof(want), "t.conf:4: line too long (%zu characters, at most 199); "
+		 "continue a long value on indented lines\n", strlen(name) + 9);
+	expect_errors(text, want);
+
 	/* Exactly 199 characters still fits. */
 	char path[200];
 	memset(path, 'p', sizeof(path));
