@@ -11,7 +11,8 @@
  *
  * Invariants: a command line holding NUL, a bare CR or a bare LF is never
  * executed; MAIL/RCPT parameters are accepted only after EHLO; no event
- * is queued for a command that got a negative reply from the engine.
+ * is queued for a command the engine itself refused, except the DATA_END
+ * that a DATA after BDAT brings (the message in progress fails).
  * Errors: every refusal is a reply (smtp_proto_error() counts it).
  *
  * RFC 5321 4.1.1 (commands), 4.1.4 (order), 4.3.2 (codes), 4.5.1
@@ -26,7 +27,9 @@
 #include "smtp_proto.h"
 #include "smtp_proto_int.h"
 
-/* Which commands a state serves; outside it the command is a sequencing error. */
+/* The states a command is served in; in any other it is a sequencing error
+ * (in SMTP_STATE_REJECT, after a 554 greeting, only QUIT and BDAT, which
+ * must still read its chunk, are served). */
 #define ST(s) SMTP_STATE_BIT(SMTP_STATE_##s)
 #define ST_GREETED (ST(HELO) | ST(MAIL) | ST(RCPT) | ST(CHUNKING))
 #define ST_ANY (ST(CONNECT) | ST_GREETED)

@@ -106,13 +106,15 @@ static int param_next(const char **s, const char *end, struct param *pm, struct 
 bool smtp_proto_xtext_valid(const char *s, size_t len)
 {
 	/* RFC 3461 4: xtext = *( xchar / hexchar ); xchar is "!".."~" but
-	 * "+" and "="; hexchar is "+" and two upper-case hex digits. */
+	 * "+" and "="; hexchar is "+" and two upper-case hex digits (lower
+	 * case is taken too: decoders read both, and refusing a message over
+	 * it would help no one). */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '+') {
 			for (int k = 1; k <= 2; k++) {
 				char h = i + (size_t)k < len ? s[i + (size_t)k] : '\0';
-				if (!((h >= '0' && h <= '9') || (h >= 'A' && h <= 'F')))
+				if (!((h >= '0' && h <= '9') || (h >= 'A' && h <= 'F') || (h >= 'a' && h <= 'f')))
 					return false;
 			}
 			i += 2;

@@ -3,13 +3,13 @@
  * fixed-width recipient state field and the END trailer (see spool_format.h).
  *
  * Owns the byte layout only; spool.c does every read, write and fsync. The
- * envelope is text, one record per line, values separated by one space:
- *   VSMTPD-QUEUE 1 0000000345            version, total envelope length
- *   id 01HB7Q2M3N4P5ABCD                 arrival 1700000000
- *   server mx     sender a@b     client 127.0.0.1     helo host.example
- *   envid ABC     (optional)              ret - | FULL | HDRS
- *   body - | 7BIT | 8BITMIME              smtputf8 0 | 1
- *   rcpt P 0003 001700000600 SF rfc822;x%2By@b to@example.test   (per recipient)
+ * envelope is text, one record per line (here several to a line), fields
+ * separated by one space, in any order but the first line and "end":
+ *   VSMTPD-QUEUE 1 0000000345             version, total envelope length
+ *   id 1J1APITQ495URBI   arrival 1700000000   server mx   sender a@b
+ *   client 127.0.0.1   helo host.example   envid ABC (optional)
+ *   ret -|FULL|HDRS   body -|7BIT|8BITMIME   smtputf8 0|1
+ *   rcpt P 0003 001700000600 SF rfc822;x+y@b to@example.test   (per recipient)
  *   end
  * A recipient's first fields (state, tries: 4 digits, next_try: 12 digits)
  * have a fixed width, so delivery overwrites them in place with one pwrite.

@@ -909,8 +909,8 @@ static void test_smtp_proto_params_after_helo_are_555(void **state)
 
 static void test_smtp_proto_mail_params_parsed(void **state)
 {
-	expect_lines(EHLO "C: MAIL FROM:<a@b.test> size=100 BODY=8bitmime RET=hdrs ENVID=QQ+2B1 AUTH=<>\\r\\n",
-		     "E: MAIL <a@b.test> size=100 body=8BITMIME ret=HDRS envid=QQ+2B1\n", NULL);
+	expect_lines(EHLO "C: MAIL FROM:<a@b.test> size=100 BODY=8bitmime RET=hdrs ENVID=QQ+2B1+2b AUTH=<>\\r\\n",
+		     "E: MAIL <a@b.test> size=100 body=8BITMIME ret=HDRS envid=QQ+2B1+2b\n", NULL);
 }
 
 static void test_smtp_proto_mail_param_errors(void **state)
@@ -1395,6 +1395,30 @@ static void test_smtp_proto_starttls_refused(void **state)
 		     "S: 454 4.7.0 TLS not available\\r\\n\nS: 250 2.0.0 Ok\\r\\n\n", NULL);
 }
 
+static void test_smtp_proto_starttls_before_ehlo(void **state)
+{
+	expect_lines("conf starttls=1\nC: STARTTLS\\r\\n\nT: tls\n" EHLO,
+		     "E: STARTTLS\nS: 220 2.0.0 Ready to start TLS\\r\\n\n", "S: 250 CHUNKING\\r\\n\n", NULL);
+}
+
+static void test_smtp_proto_implicit_tls_not_offered(void **state)
+{
+	struct smtp_proto_conf conf = { .hostname = "mx.test", .starttls = true };
+	struct smtp_proto *p = smtp_proto_new(&conf);
+	struct smtp_event ev;
+	size_t len;
+	smtp_proto_tls_started(p);	/* RFC 8314 listener: TLS from the start */
+	smtp_proto_greet(p, 220, NULL, "");
+	smtp_proto_feed(p, "EHLO c\r\nSTARTTLS\r\n", 18);
+	assert_int_equal(smtp_proto_next(p, &ev), SMTP_EV_HELO);
+	smtp_proto_accept(p);
+	assert_int_equal(smtp_proto_next(p, &ev), SMTP_EV_NONE);
+	const char *out = smtp_proto_output(p, &len);
+	assert_null(strstr(out, "STARTTLS"));
+	assert_non_null(strstr(out, "503 5.5.1 Error: TLS already active\r\n"));
+	smtp_proto_free(p);
+}
+
 static void test_smtp_proto_bdat_basic(void **state)
 {
 	expect_lines(TXN "C: BDAT 5\\r\\nhel\nC: lo\nC: BDAT 3 LAST\\r\\n!\\r\\n",
@@ -1686,6 +1710,8 @@ int main(void)
 		cmocka_unit_test(test_smtp_proto_starttls_after_tls_is_503),
 		cmocka_unit_test(test_smtp_proto_starttls_in_transaction_is_503),
 		cmocka_unit_test(test_smtp_proto_starttls_refused),
+		cmocka_unit_test(test_smtp_proto_starttls_before_ehlo),
+		cmocka_unit_test(test_smtp_proto_implicit_tls_not_offered),
 		cmocka_unit_test(test_smtp_proto_bdat_basic),
 		cmocka_unit_test(test_smtp_proto_bdat_raw_no_unstuffing),
 		cmocka_unit_test(test_smtp_proto_bdat_zero_last),
