@@ -19,5 +19,7 @@ cat <<MSG
 vsmtpd: starting with etc/vsmtpd.conf.example (Ctrl-C stops it).
   Try:  swaks --server 127.0.0.1:2525 --to user1@example.test
   Mail lands in run/mail/example.test/user1/new/
+  The second virtual server: swaks --server 127.0.0.2:2525 --to anyone@example.org
+  (lands in run/mail/example.org/anyone/new/). Log lines follow on stderr.
 MSG
 exec "$bin" -c etc/vsmtpd.conf.example

@@ -20,6 +20,7 @@
  */
 #include "deliver_maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -293,12 +294,13 @@ fail:
 	return rc;
 }
 
-/* Moves tmp/name to a fresh new/ name (never replacing a file); the name into res. */
-static int maildir_publish(int tmpfd, const char *name, int newfd, long long size,
+/* Moves tmp/name to new/name,S=size (never replacing a file); with `retry`,
+ * a clash picks a fresh name. The name into res. */
+static int maildir_publish(int tmpfd, const char *name, int newfd, long long size, bool retry,
 			   struct maildir_result *res)
 {
 	char base[200];
-	for (int t = 0; t < MAILDIR_NAME_TRIES; t++) {
+	for (int t = 0; t < (retry ? MAILDIR_NAME_TRIES : 1); t++) {
 		if (t == 0)
 			snprintf(res->name, sizeof(res->name), "%s,S=%lld", name, size);
 		else {
@@ -323,8 +325,31 @@ static int maildir_publish(int tmpfd, const char *name, int newfd, long long siz
 	return -1;
 }
 
-int deliver_maildir(const char *dir, const char *return_path, const char *delivered_to,
-		    int fd, off_t off, off_t len, struct maildir_result *res)
+/* True when sub/ of the Maildir holds a copy published as name (followed by
+ * ",S=..." in new/, or ":2,..." once a reader moved it to cur/). */
+static bool maildir_has(int dfd, const char *sub, const char *name)
+{
+	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	size_t n = strlen(name);
+	bool found = false;
+	struct dirent *de;
+	while (!found && (de = readdir(d)) != NULL) {
+		char c = de->d_name[n];
+		found = strncmp(de->d_name, name, n) == 0 && (c == '\0' || c == ',' || c == ':');
+	}
+	closedir(d);
+	return found;
+}
+
+int deliver_maildir_once(const char *dir, const char *unique, bool check,
+			 const char *return_path, const char *delivered_to, int fd, off_t off,
+			 off_t len, struct maildir_result *res)
 {
 	char name[200];
 	const char *what = "open";
@@ -355,6 +380,23 @@ int deliver_maildir(const char *dir, const char *return_path, const char *delive
 		goto fail;
 
 	what = "create tmp/ file";
+	if (unique != NULL) {
+		pthread_once(&maildir_host_once, maildir_host_init);
+		snprintf(name, sizeof(name), "%s.%s", unique, maildir_host);
+		if (check && (maildir_has(dfd, "new", name) || maildir_has(dfd, "cur", name))) {
+			snprintf(res->name, sizeof(res->name), "%s", name);
+			res->already = true;
+			close(newfd);
+			close(tmpfd);
+			close(dfd);
+			return 0;
+		}
+		/* a tmp/ file of that name is a crashed run's partial copy */
+		unlinkat(tmpfd, name, 0);
+		out = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (out < 0)
+			goto fail;
+	}
 	for (int t = 0; t < MAILDIR_NAME_TRIES && out < 0; t++) {
 		maildir_name(name, sizeof(name));
 		out = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
@@ -378,7 +420,7 @@ int deliver_maildir(const char *dir, const char *return_path, const char *delive
 	if (err < 0)
 		goto fail;
 	what = "rename into new/";
-	if (maildir_publish(tmpfd, name, newfd, size, res) < 0)
+	if (maildir_publish(tmpfd, name, newfd, size, unique == NULL, res) < 0)
 		goto fail;
 	created = false;
 	what = "fsync new/";
@@ -408,6 +450,12 @@ fail:
 		close(dfd);
 	res->name[0] = '\0';
 	return maildir_fail(res, dir, what, err);
+}
+
+int deliver_maildir(const char *dir, const char *return_path, const char *delivered_to,
+		    int fd, off_t off, off_t len, struct maildir_result *res)
+{
+	return deliver_maildir_once(dir, NULL, false, return_path, delivered_to, fd, off, len, res);
 }
 
 /* Appends s to out[*n..size), marking the bytes as substituted. */

@@ -25,6 +25,7 @@ struct maildir_result {
 	bool permanent;		/* the failure will not heal by retrying */
 	char text[256];		/* "4.3.1 maildir DIR: write: No space left on device" */
 	char name[256];		/* on success: the file name in new/ */
+	bool already;		/* deliver_maildir_once(): the copy was there before */
 };
 
 /*
@@ -38,6 +39,18 @@ struct maildir_result {
  */
 int deliver_maildir(const char *dir, const char *return_path, const char *delivered_to,
 		    int fd, off_t off, off_t len, struct maildir_result *res);
+
+/*
+ * The same, exactly once per `unique` (a name no other delivery uses: the
+ * queue passes "<arrival>.<queue ID>_<recipient index>"): the copy is
+ * "<unique>.<host>" in tmp/ and "<unique>.<host>,S=<size>" in new/. With
+ * check, new/ and cur/ are searched first for a copy an earlier, crashed
+ * run published (a directory scan, so the queue asks for it only for
+ * messages such a run may have delivered); res->already tells it was there.
+ */
+int deliver_maildir_once(const char *dir, const char *unique, bool check,
+			 const char *return_path, const char *delivered_to, int fd, off_t off,
+			 off_t len, struct maildir_result *res);
 
 /*
  * Expands a mailbox template's path part ("./run/mail/%d/%u"): %d the

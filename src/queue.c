@@ -71,6 +71,7 @@ struct queue {
 	struct event *timer;
 	struct event *wake;
 	unsigned inflight, max_inflight;
+	long long started;		/* process start: older queue files may be delivered already */
 
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -238,7 +239,7 @@ static void *queue_thread(void *arg)
 		pthread_mutex_unlock(&q->lock);
 
 		job->outcome = queue_deliver(q->spool, job->cfg, job->id, (long long)time(NULL),
-					     &job->next_try);
+					     q->started, &job->next_try);
 		config_unref(job->cfg);
 		job->cfg = NULL;
 
@@ -398,6 +399,7 @@ struct queue *queue_new(struct event_base *base, struct spool *spool, struct con
 	q->max_inflight = q->nthreads * QUEUE_JOBS_PER_THREAD;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
+	q->started = (long long)time(NULL);
 	q->timer = evtimer_new(base, queue_on_timer, q);
 	q->wake = event_new(base, -1, 0, queue_on_wake, q);
 	if (q->timer == NULL || q->wake == NULL)

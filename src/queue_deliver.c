@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "deliver_maildir.h"
 #include "lib/xalloc.h"
@@ -78,23 +79,29 @@ static void queue_defer(const char *id, struct envelope *env, struct envelope_rc
 }
 
 /* Delivers recipient r once and sets its new state. */
-static void queue_deliver_rcpt(const char *id, struct spool_file *f, struct envelope_rcpt *r,
+static void queue_deliver_rcpt(const char *id, struct spool_file *f, size_t i, bool earlier_run,
 			       const struct config *cfg, const struct config_server *policy, long long now)
 {
 	struct envelope *env = &f->env;
+	struct envelope_rcpt *r = &env->rcpts[i];
 	struct route rt;
 	struct maildir_result res;
+	char unique[64];
+
+	/* One name per (message, recipient): a copy a crashed run published is
+	 * recognised, so a restart never delivers it twice. */
+	snprintf(unique, sizeof(unique), "%lld.%s_%zu", env->arrival, id, i);
 
 	route_rcpt(cfg, env->server, r->addr, &rt);
 	/* the retry policy of the server that accepted it, or of the domain's owner */
 	const struct config_server *srv = policy != NULL ? policy : rt.srv;
 	switch (rt.kind) {
 	case ROUTE_LOCAL:
-		if (deliver_maildir(rt.maildir, env->sender, r->addr, f->fd, f->content_off,
-				    f->content_len, &res) == 0) {
+		if (deliver_maildir_once(rt.maildir, unique, earlier_run, env->sender, r->addr, f->fd,
+					 f->content_off, f->content_len, &res) == 0) {
 			r->state = RCPT_DELIVERED;
-			log_info("event=delivered id=%s to=<%s> mailbox=%s/new/%s", id, r->addr, rt.maildir,
-				 res.name);
+			log_info("event=delivered id=%s to=<%s> mailbox=%s/new/%s%s", id, r->addr, rt.maildir,
+				 res.name, res.already ? " already=yes" : "");
 			return;
 		}
 		if (res.permanent) {
@@ -142,7 +149,7 @@ static enum queue_outcome queue_open_failed(struct spool *spool, const char *id,
 }
 
 enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, const char *id,
-				 long long now, long long *next_try)
+				 long long now, long long started, long long *next_try)
 {
 	struct spool_file f;
 
@@ -160,10 +167,14 @@ enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, 
 	long long earliest = 0;
 	bool have_earliest = false;
 
+	/* A file last written before this process started may have been
+	 * delivered by the run that crashed: look for its copies in cur/ too. */
+	struct stat st;
+	bool earlier_run = fstat(f.fd, &st) == 0 && (long long)st.st_mtime <= started;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		struct envelope_rcpt *r = &env->rcpts[i];
 		if (r->state == RCPT_PENDING && r->next_try <= now) {
-			queue_deliver_rcpt(id, &f, r, cfg, policy, now);
+			queue_deliver_rcpt(id, &f, i, earlier_run, cfg, policy, now);
 			changed[i] = true;
 		}
 		if (r->state != RCPT_PENDING)

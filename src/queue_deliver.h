@@ -32,9 +32,12 @@ enum queue_outcome {
  * quarantined. Logs one line per event (delivered, deferred, failed,
  * removed, quarantined). Returns the outcome; for KEEP, *next_try is the
  * earliest time a recipient is due (now + QUEUE_IOERR_RETRY after a disk
- * error).
+ * error). Each copy is named after (message, recipient), so a copy an
+ * earlier run published is found, not written twice; `started` is when this
+ * process started: a file last written at or before it may have been
+ * delivered by a crashed run, so cur/ is searched as well.
  */
 enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, const char *id,
-				 long long now, long long *next_try);
+				 long long now, long long started, long long *next_try);
 
 #endif

@@ -462,8 +462,10 @@ static void session_greet(struct session *s, enum policy_conn verdict)
 	case POLICY_CONN_DENIED:
 		log_info("event=refused session=%llx server=%s client=%s reason=access", s->id,
 			 s->server->name, s->client_ip);
+		/* RFC 5321 3.1: after a 554 greeting the client may only QUIT;
+		 * the engine answers anything else with 503 until then, and the
+		 * command timeout bounds how long a refused client can stay. */
 		smtp_proto_greet(s->proto, 554, "5.7.1", "Access denied");
-		s->closing = true;
 		return;
 	case POLICY_CONN_BUSY:
 		log_info("event=refused session=%llx server=%s client=%s reason=max_connections",

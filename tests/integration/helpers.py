@@ -16,6 +16,7 @@ Invariants:
 Only the Python standard library is used.
 """
 
+import glob
 import os
 import re
 import signal
@@ -309,7 +310,9 @@ class SmtpClient:
             c = int(m.group(1))
             assert code is None or c == code, "code changes inside a reply: %r" % raw
             code = c
-            lines.append(m.group(3).decode("utf-8"))
+            text = m.group(3)
+            assert all(0x20 <= b < 0x7f for b in text), "reply not printable ASCII: %r" % raw
+            lines.append(text.decode("ascii"))
             if m.group(2) != b"-":
                 break
         r = Reply(code, lines, raw)
@@ -379,7 +382,6 @@ def send_mail(client, sender, rcpts, message, greet=True, params=""):
 
 def wait_for_file(pattern, timeout=DELIVERY_TIMEOUT, count=1):
     """Polls a glob pattern (a str path) until at least count files match; returns them sorted."""
-    import glob
     deadline = time.monotonic() + timeout
     while True:
         found = sorted(glob.glob(str(pattern)))

@@ -421,8 +421,8 @@ static void test_queue_mixed_results_per_recipient(void **state)
 	long long next = 0;
 	long long later = t0 + 30 * 86400;
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, id, later, &next), QUEUE_OUTCOME_KEEP);
-	assert_int_equal(queue_deliver(spool, cfg, id, later + 1, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, later, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, later + 1, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, later + 600);	/* not due at later + 1: nothing tried */
 	capture_stop(&log);
 	assert_int_equal(spool_file_open(spool, id, &f), 0);
@@ -451,20 +451,20 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 
 	struct buf log = BUF_INIT;
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, id, t0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 60);
 	/* not due yet: nothing changes */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 59, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 59, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 60);
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 60, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 60, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 660);
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 660, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 660, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 4260);
 	/* the last step repeats */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 4260, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 4260, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 7860);
 	/* capped at the give-up time t0 + 1d */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86000, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86000, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 86400);
 	struct spool_file f;
 	assert_int_equal(spool_file_open(spool, id, &f), 0);
@@ -473,7 +473,7 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 	assert_int_equal(f.env.rcpts[0].next_try, t0 + 86400);
 	spool_file_close(&f);
 	/* the try at the give-up time fails for good, and the file goes */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86400, &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86400, 0, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	assert_int_equal(spool_file_open(spool, id, &f), -1);
 	assert_int_equal(errno, ENOENT);
@@ -507,7 +507,7 @@ static void test_queue_corrupt_file_is_quarantined(void **state)
 	long long next = 0;
 	struct buf log = BUF_INIT;
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, id, time(NULL), &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(spool, cfg, id, time(NULL), 0, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	assert_int_equal(count_entries("spool/queue"), 0);
 	assert_int_equal(count_entries("spool/corrupt"), 1);
