@@ -8,8 +8,11 @@
  * text of each key per section; then every section is built from the key
  * table (config_keys.c), user values and defaults alike going through
  * config_value_parse(), and cross-section rules (listener clashes, users
- * files) are checked. Value syntax lives in config_value.c, users files in
- * config_users.c; nothing here validates a key by name.
+ * and sender_login files) are checked. Value syntax lives in
+ * config_value.c, users files in config_users.c, sender_login files in
+ * config_login.c, the rules between TLS and AUTH keys (and building the
+ * TLS contexts and AUTH accounts a snapshot owns) in config_tls.c; nothing
+ * here validates a key by name.
  *
  * inih is fed through our own reader, which counts lines (Debian builds
  * inih without INI_HANDLER_LINENO), classifies each line the way inih will
@@ -37,6 +40,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <openssl/ssl.h>
+
+#include "auth.h"
 #include "config_keys.h"
 #include "lib/xalloc.h"
 
@@ -72,7 +78,7 @@ struct error_rec {
 	char *text;		/* complete lines, each ending in "\n" */
 };
 
-struct loader {
+struct config_loader {
 	const char *path;
 	FILE *f;
 	struct error_rec *errs;
@@ -94,10 +100,7 @@ struct loader {
 	long last;		/* table row of the last key stored in cur, or -1 */
 };
 
-static void error_at(struct loader *ld, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void error_push(struct loader *ld, int line, struct buf *text)
+static void error_push(struct config_loader *ld, int line, const struct buf *text)
 {
 	ld->errs = xrealloc(ld->errs, (ld->nerrs + 1) * sizeof(*ld->errs));
 	ld->errs[ld->nerrs].line = line;
@@ -106,21 +109,53 @@ static void error_push(struct loader *ld, int line, struct buf *text)
 	ld->nerrs++;
 }
 
-static void error_at(struct loader *ld, int line, const char *fmt, ...)
+static void error_vat(struct config_loader *ld, int line, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void error_vat(struct config_loader *ld, int line, const char *fmt, va_list ap)
 {
 	struct buf b = BUF_INIT;
-	va_list ap;
 	if (line > 0)
 		buf_printf(&b, "%s:%d: ", ld->path, line);
 	else
 		buf_printf(&b, "%s: ", ld->path);
-	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
 	buf_append_char(&b, '\n');
 	error_push(ld, line, &b);
 	buf_free(&b);
 	ld->nerrors++;
+}
+
+static void error_at(struct config_loader *ld, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void error_at(struct config_loader *ld, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vat(ld, line, fmt, ap);
+	va_end(ap);
+}
+
+void config_error(struct config_loader *ld, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_vat(ld, line, fmt, ap);
+	va_end(ap);
+}
+
+void config_error_lines(struct config_loader *ld, int line, const struct buf *text, unsigned n)
+{
+	if (text->len == 0)
+		return;
+	error_push(ld, line, text);
+	ld->nerrors += n;
+}
+
+const char *config_loader_path(const struct config_loader *ld)
+{
+	return ld->path;
 }
 
 static int cmp_error(const void *a, const void *b)
@@ -134,7 +169,7 @@ static int cmp_error(const void *a, const void *b)
 }
 
 /* Hands the problems to the caller, in line order. */
-static void errors_flush(struct loader *ld, struct buf *out)
+static void errors_flush(struct config_loader *ld, struct buf *out)
 {
 	if (ld->nerrs > 1)
 		qsort(ld->errs, ld->nerrs, sizeof(*ld->errs), cmp_error);
@@ -169,7 +204,7 @@ static const char *section_label(struct buf *tmp, const struct raw_section *s)
 	return buf_str(tmp);
 }
 
-static struct raw_section *section_add(struct loader *ld, enum section_kind kind, const char *name)
+static struct raw_section *section_add(struct config_loader *ld, enum section_kind kind, const char *name)
 {
 	ld->sections = xrealloc(ld->sections, (ld->nsections + 1) * sizeof(*ld->sections));
 	struct raw_section *s = &ld->sections[ld->nsections];
@@ -182,7 +217,7 @@ static struct raw_section *section_add(struct loader *ld, enum section_kind kind
 	return s;
 }
 
-static const struct raw_section *section_find(const struct loader *ld, enum section_kind kind,
+static const struct raw_section *section_find(const struct config_loader *ld, enum section_kind kind,
 					      const char *name)
 {
 	for (size_t i = 0; i < ld->nsections; i++) {
@@ -212,7 +247,7 @@ static const char *header_end(const char *p)
 	return p;
 }
 
-static void section_header(struct loader *ld, const char *p)
+static void section_header(struct config_loader *ld, const char *p)
 {
 	struct buf t = BUF_INIT;
 	const char *end = header_end(p + 1);
@@ -270,7 +305,7 @@ done:
 }
 
 /* Called before each new line and at the end: a key line inih rejected. */
-static void line_done(struct loader *ld)
+static void line_done(struct config_loader *ld)
 {
 	if (ld->lineno == 0 || ld->handled || (ld->kind != LINE_KEY && ld->kind != LINE_CONT))
 		return;
@@ -280,7 +315,7 @@ static void line_done(struct loader *ld)
 	buf_free(&t);
 }
 
-static void line_classify(struct loader *ld, const char *s)
+static void line_classify(struct config_loader *ld, const char *s)
 {
 	const char *p = s;
 	while (isspace((unsigned char)*p))
@@ -301,7 +336,7 @@ static void line_classify(struct loader *ld, const char *s)
  * empty one. If it was a section header, the keys below it belong to no
  * section we know: skip them rather than file them under the one before.
  */
-static void line_reject(struct loader *ld, const char *s)
+static void line_reject(struct config_loader *ld, const char *s)
 {
 	const char *p = s + strspn(s, " \t");
 	if (*p == '[') {
@@ -314,7 +349,7 @@ static void line_reject(struct loader *ld, const char *s)
 /* inih's reader: fgets semantics, one line per call. */
 static char *reader(char *str, int num, void *stream)
 {
-	struct loader *ld = stream;
+	struct config_loader *ld = stream;
 	line_done(ld);
 	errno = 0;
 	ssize_t got = getline(&ld->buf, &ld->cap, ld->f);
@@ -362,7 +397,7 @@ static bool key_like(const char *name)
 	return name[0] != '\0' && strspn(name, ok) == strlen(name);
 }
 
-static void key_line(struct loader *ld, const char *name, const char *value)
+static void key_line(struct config_loader *ld, const char *name, const char *value)
 {
 	struct buf t = BUF_INIT;
 	ld->last = -1;
@@ -416,7 +451,7 @@ done:
 }
 
 /* An indented line: inih hands over the whole line, inline comment included. */
-static void continuation(struct loader *ld, const char *value)
+static void continuation(struct config_loader *ld, const char *value)
 {
 	if (ld->cur < 0)
 		return;
@@ -456,7 +491,7 @@ static void continuation(struct loader *ld, const char *value)
 
 static int handler(void *user, const char *unused_section, const char *name, const char *value)
 {
-	struct loader *ld = user;
+	struct config_loader *ld = user;
 	ld->handled = true;
 	if (ld->kind == LINE_CONT) {
 		continuation(ld, value);
@@ -469,16 +504,22 @@ static int handler(void *user, const char *unused_section, const char *name, con
 
 /* ---- building the snapshot ------------------------------------------- */
 
-static void value_error(struct loader *ld, int line, const struct config_key *k, const char *text,
-			const struct buf *why)
+static void value_error(struct config_loader *ld, int line, const struct config_key *k,
+			const char *text, const struct buf *why)
 {
 	struct buf t = BUF_INIT;
 	error_at(ld, line, "%s = '%s': %s", k->name, esc(&t, text), buf_str(why));
 	buf_free(&t);
 }
 
-static void section_build(struct loader *ld, const struct raw_section *s, enum config_scope scope,
-			  void *base, const char *label, int line)
+/*
+ * Fills base from s (NULL: every key takes its default). When lines is not
+ * NULL, lines[i] records where row i was set: its line, 0 when not set,
+ * minus its line when its value was refused (config_tls_build's input).
+ */
+static void section_build(struct config_loader *ld, const struct raw_section *s,
+			  enum config_scope scope, void *base, const char *label, int line,
+			  int *lines)
 {
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
@@ -487,8 +528,11 @@ static void section_build(struct loader *ld, const struct raw_section *s, enum c
 		const struct raw_value *v = s != NULL ? &s->vals[i] : NULL;
 		struct buf why = BUF_INIT, def = BUF_INIT;
 		if (v != NULL && v->set) {
-			if (config_value_parse(k, buf_str(&v->text), base, &why) < 0)
+			bool ok = config_value_parse(k, buf_str(&v->text), base, &why) == 0;
+			if (!ok)
 				value_error(ld, v->line, k, buf_str(&v->text), &why);
+			if (lines != NULL)
+				lines[i] = ok ? v->line : -v->line;
 		} else if (k->flags & CONFIG_KEY_REQUIRED) {
 			error_at(ld, line, "%s has no '%s'; it is required", label, k->name);
 		} else if (k->def_fn != NULL || k->def != NULL) {
@@ -517,6 +561,11 @@ static void config_free(struct config *c)
 			if (config_keys[k].scope == CONFIG_SCOPE_SERVER)
 				config_value_free(&config_keys[k], srv);
 		config_users_free(&srv->users_list);
+		config_sender_login_free(&srv->sender_logins);
+		SSL_CTX_free(srv->tls_ctx);
+		srv->tls_ctx = NULL;
+		auth_users_free(srv->auth_db);
+		srv->auth_db = NULL;
 		free(srv->name);
 		free(srv->file);
 	}
@@ -556,7 +605,7 @@ static unsigned short port_of(const struct sockaddr_storage *ss)
  * (0.0.0.0 or ::) takes the port on every address of its family; the
  * server module sets IPV6_V6ONLY, so the families do not clash.
  */
-static void listeners_check(struct loader *ld, const struct config *c, const int *lines)
+static void listeners_check(struct config_loader *ld, const struct config *c, const int *lines)
 {
 	for (size_t s = 0; s < c->nservers; s++) {
 		const struct config_server *srv = &c->servers[s];
@@ -593,34 +642,69 @@ static void listeners_check(struct loader *ld, const struct config *c, const int
 	}
 }
 
-static struct config *config_build(struct loader *ld)
+/* Where row `name` was set in a server (see section_build), or section_line. */
+static int key_line_of(const int *lines, const char *name, int section_line)
+{
+	int l = lines[config_key_find(name) - config_keys];
+	return l != 0 ? abs(l) : section_line;
+}
+
+/* The users and sender_login files of srv; their bad lines are listed where each is named. */
+static void server_files(struct config_loader *ld, struct config_server *srv, const int *lines)
+{
+	struct buf t = BUF_INIT, bad = BUF_INIT;
+	unsigned nbad = 0;
+	if (srv->users != NULL) {
+		int line = key_line_of(lines, "users", srv->line);
+		if (config_users_read(srv->users, &srv->users_list, &bad, &nbad) < 0) {
+			int e = errno;
+			error_at(ld, line, "users = '%s': cannot read: %s", esc(&t, srv->users),
+				 strerror(e));
+		}
+		config_error_lines(ld, line, &bad, nbad);
+		buf_reset(&bad);
+	}
+	if (srv->sender_login != NULL) {
+		int line = key_line_of(lines, "sender_login", srv->line);
+		if (config_sender_login_read(srv->sender_login, &srv->sender_logins, &bad, &nbad) < 0) {
+			int e = errno;
+			error_at(ld, line, "sender_login = '%s': cannot read: %s",
+				 esc(&t, srv->sender_login), strerror(e));
+		}
+		config_error_lines(ld, line, &bad, nbad);
+	}
+	buf_free(&bad);
+	buf_free(&t);
+}
+
+static struct config *config_build(struct config_loader *ld)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
 	c->refs = 1;
 	c->path = xstrdup(ld->path);
 	const struct raw_section *g = section_find(ld, SECTION_GLOBAL, NULL);
-	section_build(ld, g, CONFIG_SCOPE_GLOBAL, &c->global, "[global]", g != NULL ? g->line : 0);
+	section_build(ld, g, CONFIG_SCOPE_GLOBAL, &c->global, "[global]", g != NULL ? g->line : 0,
+		      NULL);
 
 	size_t n = 0;
 	for (size_t i = 0; i < ld->nsections; i++)
 		n += ld->sections[i].kind == SECTION_SERVER;
 	c->servers = xcalloc(n > 0 ? n : 1, sizeof(*c->servers));
+	/* lines + j * config_nkeys: where each key of server j was set. */
+	int *lines = xcalloc((n > 0 ? n : 1) * config_nkeys, sizeof(*lines));
 	int *listen_lines = xcalloc(n > 0 ? n : 1, sizeof(*listen_lines));
-	int *users_lines = xcalloc(n > 0 ? n : 1, sizeof(*users_lines));
-	size_t listen_row = (size_t)(config_key_find("listen") - config_keys);
-	size_t users_row = (size_t)(config_key_find("users") - config_keys);
 	struct buf t = BUF_INIT;
 	for (size_t i = 0; i < ld->nsections; i++) {
 		const struct raw_section *s = &ld->sections[i];
 		if (s->kind != SECTION_SERVER)
 			continue;
 		struct config_server *srv = &c->servers[c->nservers];
+		int *kl = lines + c->nservers * config_nkeys;
 		srv->name = xstrdup(s->name);
 		srv->file = xstrdup(ld->path);
 		srv->line = s->line;
-		section_build(ld, s, CONFIG_SCOPE_SERVER, srv, section_label(&t, s), s->line);
-		listen_lines[c->nservers] = s->vals[listen_row].set ? s->vals[listen_row].line : s->line;
-		users_lines[c->nservers] = s->vals[users_row].set ? s->vals[users_row].line : s->line;
+		section_build(ld, s, CONFIG_SCOPE_SERVER, srv, section_label(&t, s), s->line, kl);
+		listen_lines[c->nservers] = key_line_of(kl, "listen", s->line);
 		c->nservers++;
 	}
 	if (c->nservers == 0)
@@ -628,30 +712,19 @@ static struct config *config_build(struct loader *ld)
 	listeners_check(ld, c, listen_lines);
 
 	for (size_t i = 0; i < c->nservers; i++) {
-		struct config_server *srv = &c->servers[i];
-		unsigned nbad = 0;
-		if (srv->users == NULL)
-			continue;
-		struct buf bad = BUF_INIT;
-		if (config_users_read(srv->users, &srv->users_list, &bad, &nbad) < 0)
-			error_at(ld, users_lines[i], "users = '%s': cannot read: %s",
-				 esc(&t, srv->users), strerror(errno));
-		/* Bad lines of a users file are listed where the file is named. */
-		if (nbad > 0)
-			error_push(ld, users_lines[i], &bad);
-		ld->nerrors += nbad;
-		buf_free(&bad);
+		server_files(ld, &c->servers[i], lines + i * config_nkeys);
+		config_tls_build(ld, &c->servers[i], lines + i * config_nkeys, c->servers[i].line);
 	}
 	buf_free(&t);
+	free(lines);
 	free(listen_lines);
-	free(users_lines);
 	return c;
 }
 
 int config_load(const char *path, struct config **out, struct buf *errors)
 {
 	*out = NULL;
-	struct loader ld = { .path = path, .cur = -1, .last = -1 };
+	struct config_loader ld = { .path = path, .cur = -1, .last = -1 };
 	ld.f = fopen(path, "r");
 	struct stat st;
 	if (ld.f != NULL && fstat(fileno(ld.f), &st) == 0 && S_ISDIR(st.st_mode)) {

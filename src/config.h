@@ -10,7 +10,9 @@
  * are reported, not only the first.
  *
  * Field names are exactly the user-facing key names (docs/CONFIG.md).
- * Durations are seconds; sizes are bytes.
+ * Durations are seconds; sizes are bytes. A snapshot also owns what it
+ * loaded for its servers — each server's TLS context (SSL_CTX) and AUTH
+ * accounts — so they live exactly as long as the sessions that use them.
  */
 #ifndef VSMTPD_CONFIG_H
 #define VSMTPD_CONFIG_H
@@ -19,11 +21,23 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <openssl/types.h>
+
 #include "lib/buf.h"
 #include "lib/cidr.h"
 #include "log.h"
 
 #define CONFIG_RETRY_MAX 32
+
+struct auth_users;
+
+/* starttls and auth: whether the server offers the extension, and whether
+ * a client must use it before sending mail. */
+enum config_level {
+	CONFIG_OFF,
+	CONFIG_OPTIONAL,
+	CONFIG_REQUIRED,
+};
 
 struct config_listen {
 	struct sockaddr_storage addr;
@@ -36,6 +50,22 @@ struct config_listen {
  * and full addresses ("user1@example.test"), stored lower-cased. */
 struct config_users {
 	char **entries;		/* sorted, for bsearch */
+	size_t n;
+};
+
+/*
+ * A sender_login file: which AUTH user may use which envelope senders.
+ * One entry per (address, user) pair; `pattern` is a full address
+ * ("user1@example.test") or "@domain" (every address of that domain),
+ * lower-cased. Sorted by pattern, then user; no duplicates.
+ */
+struct config_sender_entry {
+	char *pattern;
+	char *user;			/* AUTH user name, exact octets */
+};
+
+struct config_sender_login {
+	struct config_sender_entry *entries;
 	size_t n;
 };
 
@@ -68,6 +98,29 @@ struct config_server {
 	unsigned retry[CONFIG_RETRY_MAX];	/* retry schedule, seconds; the last repeats */
 	size_t nretry;
 	unsigned expire;		/* seconds a message may stay queued */
+
+	/* Connection rate (policy). */
+	unsigned max_connection_rate_per_ip;	/* new connections per IP per minute; 0 = no limit */
+
+	/* TLS (RFC 3207 STARTTLS, RFC 8314 implicit TLS). */
+	int starttls;			/* enum config_level */
+	char *tls_cert;			/* PEM chain, leaf first; NULL: no TLS */
+	char *tls_key;			/* PEM key; NULL: the key is inside tls_cert */
+	char **tls_sni;			/* extra certificates: "CERT" or "CERT:KEY" each */
+	size_t ntls_sni;
+	char *tls_min_protocol;		/* "TLSv1.2" or "TLSv1.3" (spelled so) */
+	char *tls_ciphers;		/* TLS 1.2 list; NULL: TLS_DEFAULT_CIPHERS (tls.h) */
+	char *tls_ciphersuites;		/* TLS 1.3 list; NULL: OpenSSL's default */
+	SSL_CTX *tls_ctx;		/* built from the above whenever tls_cert is set; else NULL */
+
+	/* AUTH (RFC 4954) and what authenticated clients may do. */
+	int auth;			/* enum config_level */
+	char *auth_users;		/* user:crypt-hash file; NULL: none */
+	struct auth_users *auth_db;	/* its accounts, loaded; NULL when auth_users is */
+	bool auth_plaintext;		/* offer AUTH before TLS (default no) */
+	bool relay_authenticated;	/* authenticated clients may relay (default yes) */
+	char *sender_login;		/* sender_login file, or NULL */
+	struct config_sender_login sender_logins;	/* its contents */
 };
 
 struct config_global {
@@ -86,13 +139,17 @@ struct config {
 };
 
 /*
- * Loads and validates path, and reads each server's users file. Returns 0
- * and a snapshot with one reference, or -1 (and *out NULL) with one
- * "file:line: message\n" per problem appended to *errors ("file: message"
- * for problems of the whole file; "usersfile:line: message" for bad users
- * file lines). Relative paths in values are kept as written (relative to
- * the working directory, like Postfix's command-line tools). Main thread;
- * touches no global state.
+ * Loads and validates path, checks the rules between keys (TLS and AUTH
+ * settings that need one another), reads each server's users and
+ * sender_login files, loads its auth_users accounts and builds its TLS
+ * context when tls_cert is set (so `vsmtpd -n` checks certificates, keys
+ * and their modes too). Returns 0 and a snapshot with one reference, or -1
+ * (and *out NULL) with one "file:line: message\n" per problem appended to
+ * *errors ("file: message" for problems of the whole file;
+ * "usersfile:line: message" for bad lines of a users, sender_login or
+ * auth_users file). Relative paths in values are kept as written (relative
+ * to the working directory, like Postfix's command-line tools). Main
+ * thread; touches no global state but OpenSSL's error queue.
  */
 int config_load(const char *path, struct config **out, struct buf *errors);
 
@@ -115,6 +172,20 @@ bool config_is_local_domain(const struct config_server *srv, const char *domain)
  * postmaster is always known (RFC 5321 4.5.1). Case-insensitive.
  */
 bool config_user_known(const struct config_server *srv, const char *local, const char *domain);
+
+/*
+ * Sender ownership (sender_login): sender is an envelope address
+ * "local@domain" as address_format() writes it. True when srv has a
+ * sender_login file in which `user` (exact octets, as AUTH user names are
+ * compared) lists sender itself or "@domain" of its domain; addresses and
+ * domains compare case-insensitively (ASCII). False when srv has no
+ * sender_login file, for the null sender "", for a sender without a
+ * domain and for NULL arguments. Any thread (the snapshot is immutable).
+ */
+bool config_sender_owned_by(const struct config_server *srv, const char *user, const char *sender);
+
+/* True when some user of srv's sender_login file owns sender (same rules). */
+bool config_sender_is_owned(const struct config_server *srv, const char *sender);
 
 /*
  * Appends the Markdown reference of every key (config_keys.c): the text of

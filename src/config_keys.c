@@ -15,7 +15,8 @@
  *
  * Standards cited in the rows: RFC 5321 4.5.3.1.8 (at least 100 recipients),
  * 4.5.3.2 (timeouts), 4.5.4.1 (give-up time of 4-5 days), RFC 1870 (SIZE),
- * RFC 8314 (implicit TLS).
+ * RFC 8314 (implicit TLS), RFC 3207 (STARTTLS), RFC 6066 3 (SNI), RFC 8996
+ * (no TLS 1.0/1.1), RFC 4954 (AUTH), RFC 6409 (message submission).
  */
 #include "config_keys.h"
 
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tls.h"
 
 _Static_assert(sizeof(enum log_dest) == sizeof(int), "CONFIG_T_ENUM stores an int");
 
@@ -48,6 +50,20 @@ static void hostname_default(struct buf *out)
 	name[sizeof(name) - 1] = '\0';
 	buf_append_str(out, name);
 }
+
+static const struct config_choice level_choices[] = {
+	{ "off", CONFIG_OFF },
+	{ "optional", CONFIG_OPTIONAL },
+	{ "required", CONFIG_REQUIRED },
+	{ NULL, 0 },
+};
+
+/* CONFIG_T_STRING choices: only the names count. */
+static const struct config_choice tls_protocol_choices[] = {
+	{ "TLSv1.2", 0 },
+	{ "TLSv1.3", 0 },
+	{ NULL, 0 },
+};
 
 static const struct config_choice log_choices[] = {
 	{ "stderr", LOG_DEST_STDERR },
@@ -90,7 +106,8 @@ const struct config_key config_keys[] = {
 	{ .name = "local_domains", SERVER(local_domains), COUNT(nlocal_domains),
 	  .type = CONFIG_T_DOMAINS, .def = "", .def_doc = "(none)",
 	  .doc = "Domains whose mail is delivered here (case does not matter). Mail for any other "
-		 "domain is relayed, and only for clients in `relay_networks`.",
+		 "domain is relayed, and only for clients in `relay_networks` or, with "
+		 "`relay_authenticated`, clients that logged in with AUTH.",
 	  .example = "example.test, example.net" },
 	{ .name = "mailbox", SERVER(mailbox), .type = CONFIG_T_MAILBOX,
 	  .def = "maildir:/var/mail/vsmtpd/%d/%u",
@@ -111,6 +128,11 @@ const struct config_key config_keys[] = {
 	  .def_doc = "(none)",
 	  .doc = "Clients that may send mail to domains that are not local.",
 	  .example = "127.0.0.1/32, 10.0.0.0/8" },
+	{ .name = "relay_authenticated", SERVER(relay_authenticated), .type = CONFIG_T_BOOL,
+	  .def = "yes",
+	  .doc = "Clients that logged in with AUTH may send mail to domains that are not local, "
+		 "wherever they connect from. Has no effect while `auth = off`.",
+	  .example = "no" },
 	{ .name = "max_connections", SERVER(max_connections), .type = CONFIG_T_UINT, .def = "1000",
 	  .min = 0, .max = 1000000,
 	  .doc = "Simultaneous connections to this server; 0 = no limit.",
@@ -119,6 +141,11 @@ const struct config_key config_keys[] = {
 	  .def = "20", .min = 0, .max = 1000000,
 	  .doc = "Simultaneous connections from one client address; 0 = no limit.",
 	  .example = "10" },
+	{ .name = "max_connection_rate_per_ip", SERVER(max_connection_rate_per_ip),
+	  .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 1000000,
+	  .doc = "New connections one client address may open per minute; "
+		 "further ones are refused until the minute has passed. 0 = no limit.",
+	  .example = "60" },
 	{ .name = "max_message_size", SERVER(max_message_size), .type = CONFIG_T_SIZE, .def = "25M",
 	  .min = 0, .max = K1 * K1 * K1 * K1,
 	  .doc = "Largest message accepted, announced with SIZE (RFC 1870); 0 = no limit.",
@@ -149,6 +176,58 @@ const struct config_key config_keys[] = {
 	  .doc = "How long a message may wait in the queue before it is returned to its sender "
 		 "(RFC 5321 4.5.4.1: 4-5 days).",
 	  .example = "3d" },
+	{ .name = "starttls", SERVER(starttls), .type = CONFIG_T_ENUM, .def = "off",
+	  .choices = level_choices,
+	  .doc = "STARTTLS (RFC 3207): `off` = not offered; `optional` = offered; `required` = "
+		 "clients must start TLS before MAIL (530 5.7.0 otherwise). Needs `tls_cert`. "
+		 "Keep `optional` on a public MX: other servers may not speak TLS.",
+	  .example = "optional" },
+	{ .name = "tls_cert", SERVER(tls_cert), .type = CONFIG_T_PATH, .def_doc = "(none)",
+	  .doc = "PEM file with the server certificate, then its intermediates. Needed by "
+		 "`starttls` and by `tls` listeners. Read at start and on reload; an error names "
+		 "this line.",
+	  .example = "/etc/vsmtpd/mx.pem" },
+	{ .name = "tls_key", SERVER(tls_key), .type = CONFIG_T_PATH,
+	  .def_doc = "(the key is in `tls_cert`)",
+	  .doc = "PEM file with the certificate's private key, unencrypted. Refused when group or "
+		 "others may read or write it (`chmod 600`).",
+	  .example = "/etc/vsmtpd/mx.key" },
+	{ .name = "tls_sni", SERVER(tls_sni), COUNT(ntls_sni), .type = CONFIG_T_CERTS, .def = "",
+	  .def_doc = "(none)",
+	  .doc = "Extra certificates, each `CERT` (key inside) or `CERT:KEY`, offered to clients "
+		 "that ask for one of their DNS names by SNI (RFC 6066); other clients get "
+		 "`tls_cert`. At most 64; paths without spaces, commas or colons.",
+	  .example = "/etc/vsmtpd/mx.example.net.pem:/etc/vsmtpd/mx.example.net.key" },
+	{ .name = "tls_min_protocol", SERVER(tls_min_protocol), .type = CONFIG_T_STRING,
+	  .def = TLS_DEFAULT_MIN_PROTOCOL, .choices = tls_protocol_choices,
+	  .doc = "Oldest TLS version accepted (RFC 8996 retired 1.0 and 1.1).",
+	  .example = "TLSv1.3" },
+	{ .name = "tls_ciphers", SERVER(tls_ciphers), .type = CONFIG_T_STRING,
+	  .def_doc = "forward-secret AEAD and CBC suites (see *TLS*)",
+	  .doc = "OpenSSL cipher list for TLS 1.2.",
+	  .example = "ECDHE+AESGCM:ECDHE+CHACHA20" },
+	{ .name = "tls_ciphersuites", SERVER(tls_ciphersuites), .type = CONFIG_T_STRING,
+	  .def_doc = "OpenSSL's default",
+	  .doc = "OpenSSL suite list for TLS 1.3.",
+	  .example = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256" },
+	{ .name = "auth", SERVER(auth), .type = CONFIG_T_ENUM, .def = "off",
+	  .choices = level_choices,
+	  .doc = "SMTP AUTH (RFC 4954; PLAIN and LOGIN): `off` = not offered; `optional` = "
+		 "offered; `required` = clients must log in before MAIL (530 5.7.0 otherwise). "
+		 "Needs `auth_users`. AUTH is offered only inside TLS unless `auth_plaintext = yes`.",
+	  .example = "required" },
+	{ .name = "auth_users", SERVER(auth_users), .type = CONFIG_T_PATH, .def_doc = "(none)",
+	  .doc = "File of `user:hash` lines (see *AUTH users file*). Refused when others may "
+		 "read it (`chmod 600` or `640`).",
+	  .example = "/etc/vsmtpd/passwd" },
+	{ .name = "auth_plaintext", SERVER(auth_plaintext), .type = CONFIG_T_BOOL, .def = "no",
+	  .doc = "Offer AUTH on connections without TLS, where passwords cross the network in "
+		 "clear. Only for tests or a loopback listener.",
+	  .example = "yes" },
+	{ .name = "sender_login", SERVER(sender_login), .type = CONFIG_T_PATH, .def_doc = "(none)",
+	  .doc = "File saying which AUTH user may use which envelope senders (see *Sender login "
+		 "file*). Unset: no sender check.",
+	  .example = "/etc/vsmtpd/sender_login" },
 };
 
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
@@ -164,11 +243,18 @@ const struct config_key *config_key_find(const char *name)
 const char config_example[] =
 	"# vsmtpd.conf.example -- the configuration `make run` starts with.\n"
 	"#\n"
-	"# Two virtual servers on loopback with different policies:\n"
+	"# Three virtual servers on loopback with different policies:\n"
 	"#   mx  (127.0.0.1:2525) takes mail for example.test, only for the users in\n"
-	"#       ./etc/users.example, and relays for clients on 127.0.0.1;\n"
+	"#       ./etc/users.example, relays for clients on 127.0.0.1, and offers\n"
+	"#       STARTTLS;\n"
 	"#   mx2 (127.0.0.2:2525) takes mail for any local part at example.org and\n"
-	"#       relays for nobody.\n"
+	"#       relays for nobody;\n"
+	"#   submission (127.0.0.1:2587 STARTTLS, 127.0.0.1:2465 implicit TLS) is for\n"
+	"#       mail clients: TLS and AUTH are required (user1, password\n"
+	"#       \"user1-demo-password\"), logged-in users may relay, and each may\n"
+	"#       send only as the addresses ./etc/sender_login.example gives them.\n"
+	"# `make run` creates ./run/tls/mx.pem and mx.key (self-signed) and makes\n"
+	"# ./etc/passwd.example mode 600, as vsmtpd requires of password files.\n"
 	"# Check a file with `vsmtpd -n -c FILE`. docs/CONFIG.md lists every key.\n"
 	"# Comments start with # or ; at the start of a line, or with \" ;\" after a\n"
 	"# value. A line that starts with a space continues the previous value.\n"
@@ -187,12 +273,16 @@ const char config_example[] =
 	"allow          = 0.0.0.0/0, ::/0  ; who may connect\n"
 	"deny           =                  ; who may not (nobody here)\n"
 	"relay_networks = 127.0.0.1/32     ; who may send to other domains\n"
+	"starttls       = optional         ; off | optional | required\n"
+	"tls_cert       = ./run/tls/mx.pem ; certificate chain, leaf first\n"
+	"tls_key        = ./run/tls/mx.key ; private key, mode 600\n"
 	"\n"
 	"# Limits and timeouts, written out at their defaults.\n"
 	"max_message_size            = 25M     ; K, M, G; 0 = no limit\n"
 	"max_recipients              = 100     ; per message\n"
 	"max_connections             = 1000    ; 0 = no limit\n"
 	"max_connections_per_ip      = 20\n"
+	"max_connection_rate_per_ip  = 0       ; new connections per minute; 0 = no limit\n"
 	"max_messages_per_connection = 100\n"
 	"timeout_command             = 5m      ; s, m, h, d; a bare number is seconds\n"
 	"timeout_data                = 10m\n"
@@ -207,7 +297,22 @@ const char config_example[] =
 	"# No users file: any local part at example.org is accepted.\n"
 	"relay_networks   =                ; empty: relays for nobody\n"
 	"max_message_size = 10M\n"
-	"max_recipients   = 50\n";
+	"max_recipients   = 50\n"
+	"\n"
+	"[server submission]\n"
+	"listen              = 127.0.0.1:2587, 127.0.0.1:2465 tls   ; STARTTLS; implicit TLS\n"
+	"hostname            = submission.example.test\n"
+	"local_domains       = example.test\n"
+	"mailbox             = maildir:./run/mail/%d/%u\n"
+	"users               = ./etc/users.example\n"
+	"starttls            = required    ; no MAIL before STARTTLS on port 2587\n"
+	"tls_cert            = ./run/tls/mx.pem\n"
+	"tls_key             = ./run/tls/mx.key\n"
+	"auth                = required    ; no MAIL before AUTH\n"
+	"auth_users          = ./etc/passwd.example      ; user:crypt-hash lines, mode 600\n"
+	"relay_networks      =             ; nobody relays by address...\n"
+	"relay_authenticated = yes         ; ...but logged-in users do\n"
+	"sender_login        = ./etc/sender_login.example ; who may send as whom\n";
 
 /* Markdown table cells cannot hold a raw '|'. */
 static void cell(struct buf *out, const char *s)
@@ -241,10 +346,16 @@ static void write_range(struct buf *out, const struct config_key *k)
 		buf_append_str(out, ".");
 		return;
 	case CONFIG_T_ENUM:
+	case CONFIG_T_STRING:
+		if (k->choices == NULL)
+			return;
 		buf_append_str(out, " One of:");
 		for (const struct config_choice *c = k->choices; c->name != NULL; c++)
 			buf_printf(out, "%s `%s`", c == k->choices ? "" : ",", c->name);
 		buf_append_str(out, ".");
+		return;
+	case CONFIG_T_BOOL:
+		buf_append_str(out, " `yes` or `no`.");
 		return;
 	case CONFIG_T_PATH:
 	case CONFIG_T_WORD:
@@ -253,6 +364,7 @@ static void write_range(struct buf *out, const struct config_key *k)
 	case CONFIG_T_DOMAINS:
 	case CONFIG_T_MAILBOX:
 	case CONFIG_T_CIDRS:
+	case CONFIG_T_CERTS:
 		return;
 	}
 }
@@ -341,6 +453,93 @@ void config_write_reference(struct buf *out)
 		"line or after a space; blank lines are ignored. `postmaster` is always\n"
 		"accepted (RFC 5321 4.5.1), listed or not. The file is read when the\n"
 		"configuration is loaded; errors are reported as `USERSFILE:LINE: message`.\n"
+		"\n"
+		"## TLS\n"
+		"\n"
+		"A server with `tls_cert` gets a TLS context when the configuration is loaded\n"
+		"(so `vsmtpd -n` checks the certificate, the key, their match and the key's\n"
+		"mode); each problem is reported at the `tls_cert` line. It is used by\n"
+		"`starttls` (RFC 3207) and by listeners with the `tls` flag (implicit TLS,\n"
+		"RFC 8314). Either one without `tls_cert` is an error, and so are `tls_key`,\n"
+		"`tls_sni`, `tls_min_protocol`, `tls_ciphers` and `tls_ciphersuites` without\n"
+		"it. Keys must be unencrypted (nothing may stop start-up to ask for a\n"
+		"pass-phrase) and readable only by their owner. A client that names a host\n"
+		"by SNI gets the `tls_sni` certificate whose DNS names (subjectAltName, or the\n"
+		"CN when there is none) match it, an exact name before a `*.` wildcard;\n"
+		"others get `tls_cert`. Compression and renegotiation are off. The default\n"
+		"TLS 1.2 cipher list keeps forward secrecy and drops RC4, 3DES, NULL, EXPORT\n"
+		"and anonymous suites (RFC 7465, RFC 7525):\n"
+		"\n"
+		"    " TLS_DEFAULT_CIPHERS "\n"
+		"\n"
+		"## AUTH users file\n"
+		"\n"
+		"The file named by `auth_users` holds one account per line, `user:hash`, the\n"
+		"hash being a crypt(3) string as `mkpasswd -m yescrypt` prints it (yescrypt,\n"
+		"sha512-crypt `$6$` and bcrypt `$2b$` are accepted; DES and MD5 hashes are\n"
+		"refused). Fields after a second `:` are ignored, so `/etc/shadow` lines work\n"
+		"as they are. An empty hash, or one starting with `*` or `!`, is a disabled\n"
+		"account. Blank lines and lines starting with `#` are ignored. User names are\n"
+		"compared exactly (case matters). The file must not be readable by others:\n"
+		"`chmod 600` (or 640 with a group). Problems are reported as\n"
+		"`FILE:LINE: message`, never showing a hash.\n"
+		"\n"
+		"`auth = required` on a server where AUTH could never be offered (`starttls =\n"
+		"off`, no `tls` listener and `auth_plaintext = no`) is an error.\n"
+		"\n"
+		"## Sender login file\n"
+		"\n"
+		"The file named by `sender_login` says which envelope senders (MAIL FROM) each\n"
+		"AUTH user may use, one user per line:\n"
+		"\n"
+		"    # user: addresses and @domains\n"
+		"    user1: user1@example.test, sales@example.test\n"
+		"    admin: @example.test\n"
+		"\n"
+		"An address gives that one address; `@domain` gives every address of that\n"
+		"domain (not of its subdomains). Items are separated by commas and/or spaces;\n"
+		"a user may have several lines and an address several users. Addresses and\n"
+		"domains are compared without regard to case, user names exactly. `#` starts\n"
+		"a comment at the start of a line or after a space; blank lines are ignored.\n"
+		"Problems are reported as `FILE:LINE: message`; a bad line grants nothing.\n"
+		"\n"
+		"## Two typical set-ups\n"
+		"\n"
+		"**An MX** receives mail for its domains from the whole Internet on port 25.\n"
+		"Other servers may not speak TLS and do not log in, so TLS is offered, not\n"
+		"required, and AUTH stays off:\n"
+		"\n"
+		"```ini\n"
+		"[server mx]\n"
+		"listen        = 0.0.0.0:25, [::]:25\n"
+		"hostname      = mx.example.com\n"
+		"local_domains = example.com\n"
+		"users         = /etc/vsmtpd/users\n"
+		"relay_networks =                    ; nobody relays through the MX\n"
+		"starttls      = optional\n"
+		"tls_cert      = /etc/vsmtpd/mx.pem\n"
+		"tls_key       = /etc/vsmtpd/mx.key\n"
+		"max_connection_rate_per_ip = 60\n"
+		"```\n"
+		"\n"
+		"**A submission server** takes mail from your users' programs on ports 587\n"
+		"(STARTTLS) and 465 (implicit TLS, RFC 8314), for any destination, once they\n"
+		"have logged in (RFC 6409), and only with senders they own:\n"
+		"\n"
+		"```ini\n"
+		"[server submission]\n"
+		"listen              = 0.0.0.0:587, 0.0.0.0:465 tls\n"
+		"hostname            = smtp.example.com\n"
+		"local_domains       = example.com\n"
+		"starttls            = required\n"
+		"tls_cert            = /etc/vsmtpd/mx.pem\n"
+		"tls_key             = /etc/vsmtpd/mx.key\n"
+		"auth                = required\n"
+		"auth_users          = /etc/vsmtpd/passwd\n"
+		"relay_networks      =\n"
+		"relay_authenticated = yes\n"
+		"sender_login        = /etc/vsmtpd/sender_login\n"
+		"```\n"
 		"\n"
 		"## Example\n"
 		"\n"

@@ -29,6 +29,12 @@
 #define CONFIG_USER_NAME_MAX 32
 /* Listeners one server may have. */
 #define CONFIG_LISTEN_MAX 64
+/* Extra SNI certificates one server may have (tls_sni). */
+#define CONFIG_SNI_MAX 64
+/* Items of a list value are separated by commas and/or blanks. */
+#define CONFIG_LIST_SEPARATORS ", \t"
+/* Longest CONFIG_T_STRING value (OpenSSL cipher lists run to a few hundred). */
+#define CONFIG_STRING_MAX 1024
 
 enum config_type {
 	CONFIG_T_PATH,		/* a file or directory name, kept as written */
@@ -43,6 +49,9 @@ enum config_type {
 	CONFIG_T_MAILBOX,	/* maildir:PATH template */
 	CONFIG_T_CIDRS,		/* struct cidr_set */
 	CONFIG_T_RETRY,		/* up to CONFIG_RETRY_MAX durations */
+	CONFIG_T_BOOL,		/* yes | no -> bool */
+	CONFIG_T_STRING,	/* printable ASCII; one of the row's choices if it has any */
+	CONFIG_T_CERTS,		/* list of "CERT" or "CERT:KEY" paths -> char *[] */
 };
 
 enum config_scope {
@@ -68,7 +77,7 @@ struct config_key {
 	const char *def_doc;	/* the default as the docs show it, when not def */
 	unsigned (*auto_fn)(void);	/* CONFIG_T_UINT: the value "auto" means, or NULL */
 	unsigned long long min, max;	/* UINT, SIZE, DURATION, and each RETRY item */
-	const struct config_choice *choices;	/* CONFIG_T_ENUM, ends with a NULL name */
+	const struct config_choice *choices;	/* ENUM, STRING; ends with a NULL name */
 	unsigned flags;		/* CONFIG_KEY_* */
 	const char *doc;	/* one line (Markdown) for docs/CONFIG.md */
 	const char *example;	/* a typical value */
@@ -95,6 +104,18 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 void config_value_free(const struct config_key *k, void *base);
 
 /*
+ * The CONFIG_T_CERTS parser (config_tls.c, beside the TLS rules it serves):
+ * text is a list of "CERT" or "CERT:KEY" items, at most CONFIG_SNI_MAX,
+ * none listed twice; an empty list is fine. Returns 0 with *list (*n
+ * strings, caller frees with config_list_free) or -1 with the reason
+ * appended to *why and *list, *n untouched.
+ */
+int config_certs_parse(const char *text, char ***list, size_t *n, struct buf *why);
+
+/* Frees n strings and the array holding them (config_value.c). */
+void config_list_free(char **list, size_t n);
+
+/*
  * Checks a domain name (RFC 1035 2.3.1 letters-digits-hyphen labels, RFC
  * 3696 2: a top label is not all digits) and writes it lower-cased into
  * out[0..CONFIG_DOMAIN_MAX]. Returns 0, or -1 with *why set to a static
@@ -110,6 +131,13 @@ void config_format_duration(struct buf *out, unsigned long long seconds);
 void config_append_escaped(struct buf *out, const char *s, size_t len);
 
 /*
+ * Checks a local part s[0..len) as users files write it: a dot-atom of
+ * RFC 5322 3.2.3 (UTF-8 allowed, RFC 6531), at most CONFIG_LOCAL_MAX
+ * octets. Returns NULL, or a static reason.
+ */
+const char *config_local_check(const char *s, size_t len);
+
+/*
  * Reads the users file at path into *out (sorted, lower-cased, unique).
  * Returns -1 with errno when the file cannot be opened or read (out left
  * empty); otherwise 0, with one "path:line: message" appended to *errors
@@ -118,5 +146,40 @@ void config_append_escaped(struct buf *out, const char *s, size_t len);
 struct config_users;
 int config_users_read(const char *path, struct config_users *out, struct buf *errors, unsigned *nbad);
 void config_users_free(struct config_users *u);
+
+/*
+ * Reads a sender_login file (config_login.c), with the same contract as
+ * config_users_read(): -1/errno when it cannot be read, else 0 with every
+ * bad line reported as "path:line: message" and counted in *nbad.
+ */
+struct config_sender_login;
+int config_sender_login_read(const char *path, struct config_sender_login *out, struct buf *errors,
+			     unsigned *nbad);
+void config_sender_login_free(struct config_sender_login *l);
+
+/*
+ * While a snapshot is built (config.c), problems are filed with the line
+ * of the configuration file they belong to, and reported in line order.
+ * config_error() files "FILE:LINE: message\n"; config_error_lines() files
+ * ready-made lines (each ending in "\n", e.g. another file's
+ * "path:line: ...") under line, counting them as n problems.
+ */
+struct config_loader;
+void config_error(struct config_loader *ld, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void config_error_lines(struct config_loader *ld, int line, const struct buf *text, unsigned n);
+const char *config_loader_path(const struct config_loader *ld);
+
+/*
+ * The TLS and AUTH keys of one server (config_tls.c): checks the rules
+ * between them, builds srv->tls_ctx when tls_cert is set and loads
+ * srv->auth_db when auth_users is. lines[i] says where config_keys[i] was
+ * set: its line, 0 when it was not set, minus its line when its value was
+ * invalid (rules involving it are then not checked, so one mistake is one
+ * error). section_line is the [server NAME] line.
+ */
+struct config_server;
+void config_tls_build(struct config_loader *ld, struct config_server *srv, const int *lines,
+		      int section_line);
 
 #endif

@@ -46,7 +46,7 @@ static bool is_atext(unsigned char c)
 	       c >= 0x80 || (c != '\0' && strchr(atext_specials, c) != NULL);
 }
 
-static const char *local_check(const char *s, size_t len)
+const char *config_local_check(const char *s, size_t len)
 {
 	if (len == 0)
 		return "empty local part";
@@ -108,7 +108,7 @@ static const char *entry_check(char *e, char *out)
 	if (at != NULL && strchr(at + 1, '@') != NULL)
 		return "more than one '@'";
 	size_t llen = at != NULL ? (size_t)(at - e) : len;
-	const char *why = local_check(e, llen);
+	const char *why = config_local_check(e, llen);
 	if (why != NULL)
 		return why;
 	memcpy(out, e, llen);

@@ -15,7 +15,8 @@
  *
  * Standards: RFC 1035 2.3.1 and 2.3.4 (domain syntax and lengths), RFC 3696
  * section 2 (all-numeric top labels), RFC 5321 4.5.3.1.2 (domain length),
- * RFC 8314 (the "tls" flag: implicit TLS listeners), RFC 4291 2.5.5.2.
+ * RFC 8314 (the "tls" flag: implicit TLS listeners), RFC 4291 2.5.5.2,
+ * RFC 6066 3 (tls_sni: certificates chosen by server name).
  */
 #include "config_keys.h"
 
@@ -30,7 +31,6 @@
 #include "config.h"
 #include "lib/xalloc.h"
 
-#define CONFIG_SEPARATORS ", \t"
 /* Longest listen item: "[" IPv6 "]:" port, plus slack for a helpful error. */
 #define CONFIG_LISTEN_ITEM_MAX 80
 #define CONFIG_PORT_MAX 65535
@@ -77,10 +77,10 @@ static bool is_blank(const char *s)
 /* The next comma/space separated item of *s, or NULL at the end. */
 static const char *next_item(const char **s, size_t *len)
 {
-	const char *p = *s + strspn(*s, CONFIG_SEPARATORS);
+	const char *p = *s + strspn(*s, CONFIG_LIST_SEPARATORS);
 	if (*p == '\0')
 		return NULL;
-	*len = strcspn(p, CONFIG_SEPARATORS);
+	*len = strcspn(p, CONFIG_LIST_SEPARATORS);
 	*s = p + *len;
 	return p;
 }
@@ -201,6 +201,9 @@ static void format_bound(struct buf *out, enum config_type type, unsigned long l
 	case CONFIG_T_DOMAINS:
 	case CONFIG_T_MAILBOX:
 	case CONFIG_T_CIDRS:
+	case CONFIG_T_BOOL:
+	case CONFIG_T_STRING:
+	case CONFIG_T_CERTS:
 		buf_printf(out, "%llu", v);
 		return;
 	}
@@ -345,6 +348,13 @@ static int parse_word(const char *text, void *field, struct buf *why)
 	return 0;
 }
 
+/* The row's choices as "a, b or c". */
+static void list_choices(struct buf *out, const struct config_choice *choices)
+{
+	for (const struct config_choice *c = choices; c->name != NULL; c++)
+		buf_printf(out, "%s%s", c == choices ? "" : c[1].name == NULL ? " or " : ", ", c->name);
+}
+
 static int parse_enum(const struct config_key *k, const char *text, void *field, struct buf *why)
 {
 	for (const struct config_choice *c = k->choices; c->name != NULL; c++) {
@@ -354,9 +364,7 @@ static int parse_enum(const struct config_key *k, const char *text, void *field,
 		}
 	}
 	buf_append_str(why, "expected ");
-	for (const struct config_choice *c = k->choices; c->name != NULL; c++)
-		buf_printf(why, "%s%s", c == k->choices ? "" : c[1].name == NULL ? " or " : ", ",
-			   c->name);
+	list_choices(why, k->choices);
 	return -1;
 }
 
@@ -446,9 +454,7 @@ static int parse_domains(const struct config_key *k, const char *text, void *bas
 		if (config_domain_check(item, len, d, &err) < 0) {
 			item_quote(why, item, len);
 			buf_append_str(why, err);
-			for (size_t i = 0; i < n; i++)
-				free(list[i]);
-			free(list);
+			config_list_free(list, n);
 			return -1;
 		}
 		list = xrealloc(list, (n + 1) * sizeof(*list));
@@ -655,6 +661,69 @@ static int parse_cidrs(const char *text, void *field, struct buf *why)
 	return 0;
 }
 
+static int parse_bool(const char *text, void *field, struct buf *why)
+{
+	if (strcasecmp(text, "yes") == 0) {
+		*(bool *)field = true;
+		return 0;
+	}
+	if (strcasecmp(text, "no") == 0) {
+		*(bool *)field = false;
+		return 0;
+	}
+	buf_append_str(why, "expected yes or no");
+	return -1;
+}
+
+/*
+ * Printable ASCII only: these values reach OpenSSL and log lines. With
+ * choices, the value is one of them (any case) and is stored as the row
+ * spells it, so code downstream compares exact strings.
+ */
+static int parse_string(const struct config_key *k, const char *text, void *field, struct buf *why)
+{
+	size_t len = strlen(text);
+	if (k->choices != NULL) {
+		for (const struct config_choice *c = k->choices; c->name != NULL; c++) {
+			if (strcasecmp(text, c->name) == 0) {
+				*(char **)field = xstrdup(c->name);
+				return 0;
+			}
+		}
+		buf_append_str(why, "expected ");
+		list_choices(why, k->choices);
+		return -1;
+	}
+	if (len == 0) {
+		buf_append_str(why, "expected a value (leave the key out for the default)");
+		return -1;
+	}
+	if (len > CONFIG_STRING_MAX) {
+		buf_printf(why, "at most %d characters", CONFIG_STRING_MAX);
+		return -1;
+	}
+	for (const char *p = text; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) {
+			buf_append_str(why, "only printable ASCII characters are allowed");
+			return -1;
+		}
+	}
+	*(char **)field = xstrdup(text);
+	return 0;
+}
+
+void config_list_free(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static int parse_certs(const struct config_key *k, const char *text, void *base, struct buf *why)
+{
+	return config_certs_parse(text, (char ***)field_of(k, base), count_of(k, base), why);
+}
+
 int config_value_parse(const struct config_key *k, const char *text, void *base, struct buf *why)
 {
 	void *field = field_of(k, base);
@@ -683,6 +752,12 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 		return parse_cidrs(text, field, why);
 	case CONFIG_T_RETRY:
 		return parse_retry(k, text, base, why);
+	case CONFIG_T_BOOL:
+		return parse_bool(text, field, why);
+	case CONFIG_T_STRING:
+		return parse_string(k, text, field, why);
+	case CONFIG_T_CERTS:
+		return parse_certs(k, text, base, why);
 	}
 	buf_append_str(why, "internal error: unknown type");
 	return -1;
@@ -696,14 +771,13 @@ void config_value_free(const struct config_key *k, void *base)
 	case CONFIG_T_WORD:
 	case CONFIG_T_DOMAIN:
 	case CONFIG_T_MAILBOX:
+	case CONFIG_T_STRING:
 		free(*(char **)field);
 		*(char **)field = NULL;
 		return;
-	case CONFIG_T_DOMAINS: {
-		char **list = *(char ***)field;
-		for (size_t i = 0; i < *count_of(k, base); i++)
-			free(list[i]);
-		free(list);
+	case CONFIG_T_DOMAINS:
+	case CONFIG_T_CERTS: {
+		config_list_free(*(char ***)field, *count_of(k, base));
 		*(char ***)field = NULL;
 		*count_of(k, base) = 0;
 		return;
@@ -726,6 +800,7 @@ void config_value_free(const struct config_key *k, void *base)
 	case CONFIG_T_SIZE:
 	case CONFIG_T_DURATION:
 	case CONFIG_T_RETRY:
+	case CONFIG_T_BOOL:
 		return;
 	}
 }

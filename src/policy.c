@@ -18,7 +18,7 @@
 #include <string.h>
 
 enum policy_conn policy_connect(const struct config_server *srv, const struct sockaddr *sa,
-				unsigned sessions_now, unsigned ip_sessions_now)
+				unsigned sessions_now, unsigned ip_sessions_now, unsigned ip_rate_now)
 {
 	if (cidr_set_match(&srv->deny, sa) || !cidr_set_match(&srv->allow, sa))
 		return POLICY_CONN_DENIED;
@@ -26,7 +26,20 @@ enum policy_conn policy_connect(const struct config_server *srv, const struct so
 		return POLICY_CONN_BUSY;
 	if (srv->max_connections_per_ip > 0 && ip_sessions_now >= srv->max_connections_per_ip)
 		return POLICY_CONN_BUSY_IP;
+	if (srv->max_connection_rate_per_ip > 0 && ip_rate_now >= srv->max_connection_rate_per_ip)
+		return POLICY_CONN_RATE;
 	return POLICY_CONN_OK;
+}
+
+const char *policy_postmaster_domain(const struct config_server *srv)
+{
+	const char *h = srv->hostname;
+	for (const char *d = h; d != NULL; d = strchr(d + 1, '.')) {
+		const char *cand = d == h ? d : d + 1;
+		if (*cand != '\0' && config_is_local_domain(srv, cand))
+			return cand;
+	}
+	return srv->nlocal_domains > 0 ? srv->local_domains[0] : h;
 }
 
 static void reply(struct policy_reply *r, int code, const char *enh, const struct mailbox *m,
@@ -43,13 +56,12 @@ static void reply(struct policy_reply *r, int code, const char *enh, const struc
 		snprintf(r->text, sizeof(r->text), "<%.80s>: %s", addr, why);
 }
 
-bool policy_rcpt(const struct config_server *srv, const struct sockaddr *sa,
+bool policy_rcpt(const struct config_server *srv, const struct sockaddr *sa, bool authenticated,
 		 struct mailbox *rcpt, bool *local, struct policy_reply *r)
 {
 	if (rcpt->domain[0] == '\0') {
 		/* RFC 5321 4.1.1.3: "<postmaster>" alone must be accepted. */
-		const char *d = srv->nlocal_domains > 0 ? srv->local_domains[0] : srv->hostname;
-		snprintf(rcpt->domain, sizeof(rcpt->domain), "%s", d);
+		snprintf(rcpt->domain, sizeof(rcpt->domain), "%s", policy_postmaster_domain(srv));
 		*local = true;
 		reply(r, 250, "2.1.5", rcpt, NULL);
 		return true;
@@ -68,10 +80,37 @@ bool policy_rcpt(const struct config_server *srv, const struct sockaddr *sa,
 		reply(r, 250, "2.1.5", rcpt, NULL);
 		return true;
 	}
-	if (cidr_set_match(&srv->relay_networks, sa)) {
+	if (cidr_set_match(&srv->relay_networks, sa) || (authenticated && srv->relay_authenticated)) {
 		reply(r, 250, "2.1.5", rcpt, NULL);
 		return true;
 	}
 	reply(r, 554, "5.7.1", rcpt, "Relay access denied");
 	return false;
+}
+
+static bool refuse(struct policy_reply *r, int code, const char *enh, const char *text)
+{
+	r->code = code;
+	r->enh = enh;
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	return false;
+}
+
+bool policy_mail(const struct config_server *srv, bool tls, const char *user, const char *sender,
+		 struct policy_reply *r)
+{
+	if (srv->starttls == CONFIG_REQUIRED && !tls)
+		return refuse(r, 530, "5.7.0", "Must issue a STARTTLS command first");
+	if (srv->auth == CONFIG_REQUIRED && user == NULL)
+		return refuse(r, 530, "5.7.0", "Authentication required");
+	if (srv->sender_login != NULL && sender[0] != '\0') {
+		if (user != NULL && !config_sender_owned_by(srv, user, sender))
+			return refuse(r, 553, "5.7.1", "Sender address rejected: not owned by the authenticated user");
+		if (user == NULL && config_sender_is_owned(srv, sender))
+			return refuse(r, 553, "5.7.1", "Sender address rejected: authentication required for this sender");
+	}
+	r->code = 250;
+	r->enh = "2.1.0";
+	snprintf(r->text, sizeof(r->text), "Ok");
+	return true;
 }

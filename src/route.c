@@ -20,6 +20,7 @@
 
 #include "address.h"
 #include "deliver_maildir.h"
+#include "policy.h"
 
 #define ROUTE_MAILDIR_PREFIX "maildir:"
 #define ROUTE_LMTP_PREFIX "lmtp:"
@@ -82,10 +83,7 @@ void route_rcpt(const struct config *cfg, const char *server, const char *addr, 
 			route_set(out, ROUTE_FAILED, "5.1.1 no local domain for postmaster");
 			return;
 		}
-		/* the server's own name when it is local, else its first local domain */
-		const char *d = srv->hostname != NULL && config_is_local_domain(srv, srv->hostname)
-			? srv->hostname : srv->local_domains[0];
-		snprintf(domain, sizeof(domain), "%s", d);
+		snprintf(domain, sizeof(domain), "%s", policy_postmaster_domain(srv));
 	} else if (srv == NULL || !config_is_local_domain(srv, domain)) {
 		srv = route_local_server(cfg, domain);
 	}

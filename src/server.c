@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/listener.h>
@@ -33,7 +34,9 @@
 struct iptab_entry {
 	struct iptab_entry *next;
 	unsigned char addr[16];
-	unsigned count;
+	unsigned count;		/* sessions now */
+	long long minute;	/* the minute `rate` counts */
+	unsigned rate;		/* connections accepted in that minute */
 };
 
 struct server_iptab {
@@ -62,8 +65,10 @@ static unsigned iptab_hash(const unsigned char key[16])
 	return h % IPTAB_BUCKETS;
 }
 
-/* Returns the count before adding one. */
-static unsigned iptab_add(struct server_iptab *t, const struct sockaddr *sa)
+/* Counts a new session of sa; *rate gets its connections in this minute
+ * before this one. Returns its sessions before this one. */
+static unsigned iptab_add(struct server_iptab *t, const struct sockaddr *sa, long long minute,
+			  unsigned *rate)
 {
 	unsigned char key[16];
 	iptab_key(sa, key);
@@ -78,6 +83,11 @@ static unsigned iptab_add(struct server_iptab *t, const struct sockaddr *sa)
 		e->next = t->buckets[b];
 		t->buckets[b] = e;
 	}
+	if (e->minute != minute) {
+		e->minute = minute;
+		e->rate = 0;
+	}
+	*rate = e->rate++;
 	unsigned before = e->count++;
 	pthread_mutex_unlock(&t->lock);
 	return before;
@@ -93,7 +103,9 @@ static void iptab_remove(struct server_iptab *t, const struct sockaddr *sa)
 	while (*pp != NULL && memcmp((*pp)->addr, key, 16) != 0)
 		pp = &(*pp)->next;
 	struct iptab_entry *e = *pp;
-	if (e != NULL && --e->count == 0) {
+	/* An entry stays while it has sessions; after that only while its
+	 * minute's rate could still refuse someone (the next add resets it). */
+	if (e != NULL && --e->count == 0 && e->minute != (long long)time(NULL) / 60) {
 		*pp = e->next;
 		free(e);
 	}
@@ -117,17 +129,20 @@ static void iptab_free(struct server_iptab *t)
 static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			  int salen, void *arg)
 {
-	struct server *s = arg;
+	struct server_listener *sl = arg;
+	struct server *s = sl->server;
 	struct server_ctx *ctx = s->ctx;
 	struct session_start *st = xcalloc(1, sizeof(*st));
 
+	st->tls = sl->tls;
 	st->fd = fd;
 	memcpy(&st->addr, sa, (size_t)salen < sizeof(st->addr) ? (size_t)salen : sizeof(st->addr));
 	st->addrlen = (socklen_t)salen;
 	unsigned now = atomic_fetch_add(&s->sessions_now, 1);
-	unsigned ip_now = iptab_add(s->iptab, sa);
+	unsigned rate;
+	unsigned ip_now = iptab_add(s->iptab, sa, (long long)time(NULL) / 60, &rate);
 	st->ip_counted = true;
-	st->verdict = policy_connect(s->conf, sa, now, ip_now);
+	st->verdict = policy_connect(s->conf, sa, now, ip_now, rate);
 	atomic_fetch_add(&s->counters.connections, 1);
 	if (st->verdict != POLICY_CONN_OK)
 		atomic_fetch_add(&s->counters.refused, 1);
@@ -139,7 +154,7 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 
 static void server_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct server *s = arg;
+	struct server *s = ((struct server_listener *)arg)->server;
 	int err = EVUTIL_SOCKET_ERROR();
 	/* EMFILE/ENFILE/ENOBUFS: the listener keeps going; the next accept
 	 * may succeed once sessions end. Logged so the admin sees it. */
@@ -184,15 +199,17 @@ struct server *server_start(struct server_ctx *ctx, struct config *cfg,
 			server_stop(s);
 			return NULL;
 		}
-		s->listeners[i] = evconnlistener_new(ctx->base, server_accept, s,
-						     LEV_OPT_CLOSE_ON_FREE, 0, fd);
-		if (s->listeners[i] == NULL) {
+		struct server_listener *sl = &s->listeners[i];
+		sl->server = s;
+		sl->tls = conf->listen[i].tls;
+		sl->ev = evconnlistener_new(ctx->base, server_accept, sl, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		if (sl->ev == NULL) {
 			snprintf(err, errsize, "cannot listen on %s", conf->listen[i].text);
 			close(fd);
 			server_stop(s);
 			return NULL;
 		}
-		evconnlistener_set_error_cb(s->listeners[i], server_accept_error);
+		evconnlistener_set_error_cb(sl->ev, server_accept_error);
 		s->nlisteners++;
 		log_info("event=listen server=%s address=%s", s->name, conf->listen[i].text);
 	}
@@ -202,7 +219,7 @@ struct server *server_start(struct server_ctx *ctx, struct config *cfg,
 void server_stop(struct server *s)
 {
 	for (size_t i = 0; i < s->nlisteners; i++)
-		evconnlistener_free(s->listeners[i]);
+		evconnlistener_free(s->listeners[i].ev);
 	s->nlisteners = 0;
 	server_unref(s);
 }

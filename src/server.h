@@ -41,6 +41,14 @@ struct server_counters {
 };
 
 struct server_iptab;
+struct server_ratetab;
+
+/* One listening socket of a server. */
+struct server_listener {
+	struct server *server;
+	struct evconnlistener *ev;
+	bool tls;			/* implicit TLS (RFC 8314) */
+};
 
 struct server {
 	atomic_int refs;
@@ -48,7 +56,7 @@ struct server {
 	char *name;
 	struct config *cfg;			/* the snapshot conf points into */
 	const struct config_server *conf;
-	struct evconnlistener **listeners;
+	struct server_listener *listeners;
 	size_t nlisteners;
 	atomic_uint sessions_now;
 	struct server_iptab *iptab;		/* sessions per client IP */

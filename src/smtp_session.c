@@ -37,12 +37,16 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "log.h"
 #include "smtp_proto.h"
 #include "spool.h"
+#include "tls.h"
 
 #define SESSION_FEED (16u * 1024)		/* bytes handed to the engine per step */
 #define SESSION_READ_MAX (256u * 1024)		/* input buffered from the socket at most */
@@ -68,6 +72,9 @@ struct session {
 	bool in_txn;
 	struct spool_msg *msg;			/* while DATA/BDAT content arrives */
 
+	SSL *ssl;				/* owned by bev once TLS is up */
+	char *auth_user;			/* authenticated name, or NULL */
+	bool tls_upgrade;			/* STARTTLS accepted: switch once "220" is out */
 	bool waiting;				/* a verdict is pending (commit) */
 	bool closing;				/* flush the output, then free */
 	bool dead;				/* socket gone; free when the commit ends */
@@ -117,6 +124,7 @@ static void session_free(struct session *s)
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	smtp_proto_free(s->proto);
+	free(s->auth_user);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -166,7 +174,7 @@ static void session_flush(struct session *s)
 	}
 	/* A client that pipelines without reading replies does not make us
 	 * buffer without bound: stop reading until it catches up. */
-	if (evbuffer_get_length(o) > SESSION_OUT_MAX || s->waiting)
+	if (evbuffer_get_length(o) > SESSION_OUT_MAX || s->waiting || s->tls_upgrade)
 		bufferevent_disable(s->bev, EV_READ);
 	else
 		bufferevent_enable(s->bev, EV_READ);
@@ -185,10 +193,16 @@ static void received_header(struct session *s, const char *id, struct buf *out)
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 
-	/* RFC 6531 3.7.3 / RFC 3848 protocol names. */
-	const char *with = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (vsmtpd) with %s id %s",
-		   s->helo, s->client_ip, s->conf->hostname, with, id);
+	/* RFC 3848 / RFC 6531 3.7.3 protocol names: ESMTP + S (TLS). */
+	const char *base = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	const char *tls = s->ssl != NULL && s->esmtp ? "S" : "";
+	buf_printf(out, "Received: from %s ([%s])\r\n", s->helo, s->client_ip);
+	if (s->ssl != NULL) {
+		char clause[TLS_DESCRIBE_MAX];
+		tls_received_clause(s->ssl, clause, sizeof(clause));
+		buf_printf(out, "\t%s\r\n", clause);
+	}
+	buf_printf(out, "\tby %s (vsmtpd) with %s%s id %s", s->conf->hostname, base, tls, id);
 	if (s->env.nrcpts == 1)
 		buf_printf(out, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
 	buf_printf(out, "; %s\r\n", date);
@@ -210,6 +224,12 @@ static void on_mail(struct session *s, const struct smtp_event *ev)
 	char sender[ADDRESS_MAX * 2 + 8];
 	if (address_format(&ev->mailbox, sender, sizeof(sender)) < 0) {
 		smtp_proto_verdict(s->proto, 501, "5.1.7", "Bad sender address syntax");
+		return;
+	}
+	struct policy_reply r;
+	if (!policy_mail(s->conf, s->ssl != NULL, s->auth_user, sender, &r)) {
+		log_info("event=mail session=%llx from=<%s> result=rejected code=%s", s->id, sender, r.enh);
+		smtp_proto_verdict(s->proto, r.code, r.enh, "%s", r.text);
 		return;
 	}
 	session_txn_reset(s);
@@ -243,7 +263,8 @@ static void on_rcpt(struct session *s, const struct smtp_event *ev)
 	bool local;
 	char addr[ADDRESS_MAX * 2 + 8];
 
-	bool ok = policy_rcpt(s->conf, (const struct sockaddr *)&s->addr, &rcpt, &local, &r);
+	bool ok = policy_rcpt(s->conf, (const struct sockaddr *)&s->addr, s->auth_user != NULL, &rcpt,
+			      &local, &r);
 	if (address_format(&rcpt, addr, sizeof(addr)) < 0)
 		addr[0] = '\0';
 	log_info("event=rcpt session=%llx to=<%s> result=%s%s%s", s->id, addr,
@@ -381,8 +402,12 @@ static void session_handle(struct session *s, const struct smtp_event *ev)
 		session_txn_reset(s);
 		return;
 	case SMTP_EV_STARTTLS:
-		/* Not offered until TLS support lands; the engine never asks. */
-		smtp_proto_verdict(s->proto, 454, "4.7.0", "TLS not available");
+		if (s->conf->tls_ctx == NULL) {
+			smtp_proto_verdict(s->proto, 454, "4.7.0", "TLS not available");
+			return;
+		}
+		smtp_proto_accept(s->proto);	/* "220", pipelined plaintext dropped */
+		s->tls_upgrade = true;
 		return;
 	case SMTP_EV_QUIT:
 	case SMTP_EV_CLOSE:
@@ -395,7 +420,7 @@ static void session_handle(struct session *s, const struct smtp_event *ev)
  * more input, waits for a verdict, or closes; then writes the replies. */
 static void session_process(struct session *s)
 {
-	while (!s->waiting && !s->closing && s->bev != NULL) {
+	while (!s->waiting && !s->closing && !s->tls_upgrade && s->bev != NULL) {
 		struct smtp_event ev;
 		enum smtp_ev_type t = smtp_proto_next(s->proto, &ev);
 		if (t != SMTP_EV_NONE) {
@@ -424,11 +449,48 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 	session_process(arg);
 }
 
+static void session_setcb(struct session *s);
+
+/*
+ * The "220" after STARTTLS is on the wire: wrap the socket in TLS. Plaintext
+ * the client sent behind STARTTLS is thrown away here (the engine dropped
+ * what it had buffered), so no injected command is ever answered
+ * (RFC 3207 5, CVE-2011-0411). Bytes still in the kernel are read as TLS
+ * records and fail the handshake, which closes the session.
+ */
+static void session_start_tls(struct session *s)
+{
+	s->tls_upgrade = false;
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	SSL *ssl = SSL_new(s->conf->tls_ctx);
+	struct bufferevent *tb = NULL;
+	if (ssl != NULL)
+		tb = bufferevent_openssl_filter_new(worker_base(s->worker), s->bev, ssl,
+						    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tb == NULL) {
+		log_error("event=tls_error session=%llx reason=\"cannot start TLS\"", s->id);
+		if (ssl != NULL)
+			SSL_free(ssl);
+		session_drop_socket(s);
+		return;
+	}
+	s->bev = tb;
+	s->ssl = ssl;
+	session_setcb(s);
+	smtp_proto_tls_started(s->proto);
+	session_flush(s);
+}
+
 static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	if (s->closing) {
 		session_drop_socket(s);
+		return;
+	}
+	if (s->tls_upgrade) {
+		session_start_tls(s);
 		return;
 	}
 	/* Output drained below the low mark: reading may resume. */
@@ -438,12 +500,24 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		char desc[TLS_DESCRIBE_MAX];
+		tls_describe(s->ssl, desc, sizeof(desc));
+		log_info("event=tls session=%llx %s", s->id, desc);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && !s->closing) {
 		log_info("event=timeout session=%llx client=%s", s->id, s->client_ip);
 		smtp_proto_timeout(s->proto);
 		s->closing = true;
 		session_flush(s);
 		return;
+	}
+	if (s->ssl != NULL && (what & BEV_EVENT_ERROR)) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		if (e != 0)
+			log_info("event=tls_error session=%llx client=%s reason=\"%s\"", s->id,
+				 s->client_ip, ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown");
 	}
 	if (s->msg != NULL)
 		log_info("event=lost session=%llx client=%s reason=\"connection lost during DATA\"",
@@ -452,6 +526,12 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* ---- start and shutdown -------------------------------------------------- */
+
+static void session_setcb(struct session *s)
+{
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_MAX);
+}
 
 static void session_greet(struct session *s, enum policy_conn verdict)
 {
@@ -480,6 +560,13 @@ static void session_greet(struct session *s, enum policy_conn verdict)
 				 "Too many connections from your address, try again later");
 		s->closing = true;
 		return;
+	case POLICY_CONN_RATE:
+		log_info("event=refused session=%llx server=%s client=%s reason=max_connection_rate_per_ip",
+			 s->id, s->server->name, s->client_ip);
+		smtp_proto_greet(s->proto, 421, "4.7.0",
+				 "Too many connections from your address per minute, try again later");
+		s->closing = true;
+		return;
 	}
 }
 
@@ -506,7 +593,7 @@ void smtp_session_start(void *arg)
 		.max_recipients = c->max_recipients,
 		.max_messages = c->max_messages_per_connection,
 		.max_errors = 0,
-		.starttls = false,
+		.starttls = c->starttls != CONFIG_OFF && c->tls_ctx != NULL && !st->tls,
 	};
 	s->proto = smtp_proto_new(&pc);
 	s->next = sessions_head;
@@ -514,16 +601,24 @@ void smtp_session_start(void *arg)
 		sessions_head->prev = s;
 	sessions_head = s;
 
-	s->bev = bufferevent_socket_new(worker_base(s->worker), st->fd, BEV_OPT_CLOSE_ON_FREE);
+	struct event_base *base = worker_base(s->worker);
+	if (st->tls && c->tls_ctx != NULL && (s->ssl = SSL_new(c->tls_ctx)) != NULL)
+		s->bev = bufferevent_openssl_socket_new(base, st->fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+	else if (!st->tls)
+		s->bev = bufferevent_socket_new(base, st->fd, BEV_OPT_CLOSE_ON_FREE);
 	enum policy_conn verdict = st->verdict;
-	free(st);
 	if (s->bev == NULL) {
-		log_error("event=session_error session=%llx reason=\"bufferevent_socket_new failed\"", s->id);
+		log_error("event=session_error session=%llx reason=\"cannot set up the connection\"", s->id);
+		if (s->ssl != NULL)
+			SSL_free(s->ssl);
+		close(st->fd);
+		free(st);
 		session_free(s);
 		return;
 	}
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_READ_MAX);
+	free(st);
+	session_setcb(s);
 	if (verdict == POLICY_CONN_OK)
 		log_info("event=connect session=%llx server=%s client=%s", s->id, s->server->name,
 			 s->client_ip);

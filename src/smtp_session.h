@@ -25,6 +25,7 @@ struct session_start {
 	struct worker *worker;
 	enum policy_conn verdict;	/* anything but OK: refuse in the greeting */
 	bool ip_counted;		/* counted in the server's per-IP table */
+	bool tls;			/* accepted on an implicit-TLS listener */
 };
 
 /* Runs on st->worker's thread (post it there); takes st. */

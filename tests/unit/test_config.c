@@ -5,7 +5,11 @@
  * compared byte for byte as "t.conf:LINE: ...") or load the files in
  * data/config/ (errors.conf against the golden errors.ref). The example
  * config and docs/CONFIG.md are checked against what config_keys.c
- * generates, so neither can drift. Runs with the working directory
+ * generates, so neither can drift. The group setup also makes throw-away
+ * TLS certificates with the openssl command line and AUTH users files in
+ * the temporary directory (keys mode 600, and deliberately unsafe copies).
+ * The example config is loaded from a copy of etc/ next to such a
+ * certificate, as `make run` arranges it. Runs with the working directory
  * tests/unit/.
  */
 #include <setjmp.h>
@@ -23,9 +27,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
+#include "auth.h"
 #include "config.h"
+#include "tls.h"
 
 static char tmpdir[64];
+
+/* user1's password hash in etc/passwd.example ("user1-demo-password"). */
+#define USER1_HASH "$y$j9T$SoIzdLQ.fCpWd9OD45UqE1$WVMeXvF6REktNvFSDtPW4yjjJ8c9JWei7vZhjTtgFP7"
+#define USER1_PASSWORD "user1-demo-password"
+
+/* Certificates and password files the TLS and AUTH cases use (group setup). */
+static const char fixture_script[] =
+	"set -e\n"
+	"cat > req.cnf <<'EOF'\n"
+	"[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n"
+	"EOF\n"
+	"leaf() { openssl req -config req.cnf -x509 -nodes -days 3 -newkey ec"
+	" -pkeyopt ec_paramgen_curve:P-256 -keyout $1.key -out $1.pem -subj /CN=$2"
+	" -addext subjectAltName=$3; }\n"
+	"leaf mx mx.example.test DNS:mx.example.test,DNS:submission.example.test\n"
+	"leaf other other.example.test DNS:other.example.test\n"
+	"cat mx.pem mx.key > combined.pem\n"
+	"cp mx.key open.key\n"
+	"chmod 644 *.pem open.key\n"
+	"chmod 600 mx.key other.key combined.pem\n"
+	"printf 'user1:%s\\n' '" USER1_HASH "' > passwd\n"
+	"cp passwd passwd_open\n"
+	"chmod 600 passwd\n"
+	"chmod 644 passwd_open\n";
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -157,6 +189,15 @@ static void bad_value(bool global, const char *key, const char *value, const cha
 	free(e);
 }
 
+/* listen = value in a server that has a certificate, as a "tls" listener needs. */
+static struct config *good_tls_listen(const char *value)
+{
+	char text[1024];
+	snprintf(text, sizeof(text), "[server a]\nlisten = %s\nhostname = a.test\n"
+		 "tls_cert = %s/combined.pem\n", value, tmpdir);
+	return load_ok(text);
+}
+
 static const struct config_server *server_a(const struct config *c)
 {
 	const struct config_server *s = config_server_find(c, "a");
@@ -202,7 +243,23 @@ static unsigned port_of(const struct config_listen *l)
 static int group_setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/vsmtpd-config-XXXXXX");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	char path[128], cmd[256];
+	snprintf(path, sizeof(path), "%s/fixture.sh", tmpdir);
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fputs(fixture_script, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "cd %s && sh fixture.sh >fixture.log 2>&1 </dev/null", tmpdir);
+	if (system(cmd) != 0) {
+		snprintf(cmd, sizeof(cmd), "cat %s/fixture.log >&2", tmpdir);
+		(void)system(cmd);
+		fprintf(stderr, "making the test certificates failed (is openssl installed?)\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int group_teardown(void **state)
@@ -214,30 +271,50 @@ static int group_teardown(void **state)
 
 /* ---- the example, the docs, the defaults ------------------------------ */
 
-static void test_config_example_loads_exact_values(void **state)
+/*
+ * Loads the example from a copy of etc/ next to ./run/tls/mx.pem and
+ * mx.key, made as `make run` makes them, with passwd.example mode 600 (git
+ * keeps no modes): the relative paths resolve as they do for `make run`.
+ */
+static struct config *load_example(void)
 {
-	/* make run loads it from the top of the tree, where ./etc/ resolves. */
-	assert_int_equal(chdir("../.."), 0);
+	char cwd[512], cmd[2048], dir[128];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "%s/example", tmpdir);
+	snprintf(cmd, sizeof(cmd),
+		 "set -e; rm -rf %s; mkdir -p %s/etc %s/run/tls; "
+		 "cp ../../etc/vsmtpd.conf.example ../../etc/users.example "
+		 "../../etc/passwd.example ../../etc/sender_login.example %s/etc/; "
+		 "cp %s/mx.pem %s/mx.key %s/run/tls/; chmod 600 %s/etc/passwd.example",
+		 dir, dir, dir, dir, tmpdir, tmpdir, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(chdir(dir), 0);
 	struct buf err = BUF_INIT;
 	struct config *c = NULL;
 	int rc = config_load("etc/vsmtpd.conf.example", &c, &err);
-	assert_int_equal(chdir("tests/unit"), 0);
+	assert_int_equal(chdir(cwd), 0);
 	assert_string_equal(buf_str(&err), "");
 	assert_int_equal(rc, 0);
 	buf_free(&err);
+	return c;
+}
+
+static void test_config_example_loads_exact_values(void **state)
+{
+	struct config *c = load_example();
 
 	assert_string_equal(c->path, "etc/vsmtpd.conf.example");
 	assert_string_equal(c->global.spool, "./run/spool");
 	assert_null(c->global.user);
 	assert_int_equal(c->global.workers, ncpu());
 	assert_int_equal(c->global.log, LOG_DEST_STDERR);
-	assert_int_equal(c->nservers, 2);
+	assert_int_equal(c->nservers, 3);
 
 	const struct config_server *mx = &c->servers[0];
 	assert_ptr_equal(config_server_find(c, "mx"), mx);
 	assert_string_equal(mx->name, "mx");
 	assert_string_equal(mx->file, "etc/vsmtpd.conf.example");
-	assert_int_equal(mx->line, 17);
+	assert_int_equal(mx->line, 24);
 	assert_int_equal(mx->nlisten, 1);
 	assert_string_equal(mx->listen[0].text, "127.0.0.1:2525");
 	assert_false(mx->listen[0].tls);
@@ -272,6 +349,21 @@ static void test_config_example_loads_exact_values(void **state)
 	for (size_t i = 0; i < 7; i++)
 		assert_int_equal(mx->retry[i], retry[i]);
 	assert_int_equal(mx->expire, 5 * 86400);
+	assert_int_equal(mx->max_connection_rate_per_ip, 0);
+	assert_int_equal(mx->starttls, CONFIG_OPTIONAL);
+	assert_string_equal(mx->tls_cert, "./run/tls/mx.pem");
+	assert_string_equal(mx->tls_key, "./run/tls/mx.key");
+	assert_int_equal(mx->ntls_sni, 0);
+	assert_string_equal(mx->tls_min_protocol, "TLSv1.2");
+	assert_null(mx->tls_ciphers);
+	assert_null(mx->tls_ciphersuites);
+	assert_non_null(mx->tls_ctx);
+	assert_int_equal(mx->auth, CONFIG_OFF);
+	assert_null(mx->auth_users);
+	assert_null(mx->auth_db);
+	assert_false(mx->auth_plaintext);
+	assert_true(mx->relay_authenticated);
+	assert_null(mx->sender_login);
 
 	const struct config_server *mx2 = config_server_find(c, "mx2");
 	assert_ptr_equal(mx2, &c->servers[1]);
@@ -290,6 +382,41 @@ static void test_config_example_loads_exact_values(void **state)
 	assert_int_equal(mx2->max_connections, 1000);
 	assert_int_equal(mx2->timeout_data, 600);
 	assert_int_equal(mx2->expire, 5 * 86400);
+	assert_int_equal(mx2->starttls, CONFIG_OFF);
+	assert_null(mx2->tls_ctx);
+	assert_int_equal(mx2->auth, CONFIG_OFF);
+
+	const struct config_server *sub = config_server_find(c, "submission");
+	assert_ptr_equal(sub, &c->servers[2]);
+	assert_int_equal(sub->nlisten, 2);
+	assert_string_equal(sub->listen[0].text, "127.0.0.1:2587");
+	assert_false(sub->listen[0].tls);
+	assert_string_equal(sub->listen[1].text, "127.0.0.1:2465");
+	assert_true(sub->listen[1].tls);
+	assert_string_equal(sub->hostname, "submission.example.test");
+	assert_true(config_is_local_domain(sub, "example.test"));
+	assert_string_equal(sub->mailbox, "maildir:./run/mail/%d/%u");
+	assert_string_equal(sub->users, "./etc/users.example");
+	assert_int_equal(sub->users_list.n, 6);
+	assert_int_equal(sub->starttls, CONFIG_REQUIRED);
+	assert_string_equal(sub->tls_cert, "./run/tls/mx.pem");
+	assert_string_equal(sub->tls_key, "./run/tls/mx.key");
+	assert_non_null(sub->tls_ctx);
+	assert_ptr_not_equal(sub->tls_ctx, mx->tls_ctx);
+	assert_int_equal(sub->auth, CONFIG_REQUIRED);
+	assert_string_equal(sub->auth_users, "./etc/passwd.example");
+	assert_non_null(sub->auth_db);
+	assert_int_equal(auth_users_count(sub->auth_db), 1);
+	assert_true(auth_users_check(sub->auth_db, "user1", USER1_PASSWORD));
+	assert_false(auth_users_check(sub->auth_db, "user1", "wrong"));
+	assert_false(sub->auth_plaintext);
+	assert_int_equal(sub->relay_networks.n, 0);
+	assert_true(sub->relay_authenticated);
+	assert_string_equal(sub->sender_login, "./etc/sender_login.example");
+	assert_int_equal(sub->sender_logins.n, 1);
+	assert_true(config_sender_owned_by(sub, "user1", "user1@example.test"));
+	assert_false(config_sender_owned_by(sub, "user1", "user2@example.test"));
+	assert_true(config_sender_is_owned(sub, "User1@Example.Test"));
 	config_unref(c);
 }
 
@@ -326,7 +453,11 @@ static void test_config_reference_lists_every_key(void **state)
 			       "local_domains", "mailbox", "users", "allow", "deny",
 			       "relay_networks", "max_connections", "max_connections_per_ip",
 			       "max_message_size", "max_recipients", "max_messages_per_connection",
-			       "timeout_command", "timeout_data", "retry", "expire" };
+			       "timeout_command", "timeout_data", "retry", "expire",
+			       "max_connection_rate_per_ip", "relay_authenticated", "starttls",
+			       "tls_cert", "tls_key", "tls_sni", "tls_min_protocol", "tls_ciphers",
+			       "tls_ciphersuites", "auth", "auth_users", "auth_plaintext",
+			       "sender_login" };
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		char row[64];
 		snprintf(row, sizeof(row), "\n| `%s` | ", keys[i]);
@@ -335,6 +466,14 @@ static void test_config_reference_lists_every_key(void **state)
 	}
 	assert_non_null(strstr(buf_str(&doc), "| `max_message_size` | `25M` |"));
 	assert_non_null(strstr(buf_str(&doc), "| `retry` | `5m, 10m, 20m, 40m, 1h, 2h, 4h` |"));
+	assert_non_null(strstr(buf_str(&doc), "| `starttls` | `off` |"));
+	assert_non_null(strstr(buf_str(&doc), "One of: `off`, `optional`, `required`."));
+	assert_non_null(strstr(buf_str(&doc), "| `tls_min_protocol` | `TLSv1.2` |"));
+	assert_non_null(strstr(buf_str(&doc), "| `relay_authenticated` | `yes` |"));
+	assert_non_null(strstr(buf_str(&doc), "| `auth_plaintext` | `no` |"));
+	assert_non_null(strstr(buf_str(&doc), "    " TLS_DEFAULT_CIPHERS "\n"));
+	assert_non_null(strstr(buf_str(&doc), "## Sender login file\n"));
+	assert_non_null(strstr(buf_str(&doc), "[server submission]\n"));
 	buf_free(&doc);
 }
 
@@ -380,6 +519,26 @@ static void test_config_defaults(void **state)
 	assert_int_equal(s->retry[0], 300);
 	assert_int_equal(s->retry[6], 4 * 3600);
 	assert_int_equal(s->expire, 432000);
+	assert_int_equal(s->max_connection_rate_per_ip, 0);
+	assert_int_equal(s->starttls, CONFIG_OFF);
+	assert_null(s->tls_cert);
+	assert_null(s->tls_key);
+	assert_null(s->tls_sni);
+	assert_int_equal(s->ntls_sni, 0);
+	assert_string_equal(s->tls_min_protocol, "TLSv1.2");
+	assert_null(s->tls_ciphers);
+	assert_null(s->tls_ciphersuites);
+	assert_null(s->tls_ctx);
+	assert_int_equal(s->auth, CONFIG_OFF);
+	assert_null(s->auth_users);
+	assert_null(s->auth_db);
+	assert_false(s->auth_plaintext);
+	assert_true(s->relay_authenticated);
+	assert_null(s->sender_login);
+	assert_null(s->sender_logins.entries);
+	assert_int_equal(s->sender_logins.n, 0);
+	assert_false(config_sender_is_owned(s, "user1@example.test"));
+	assert_false(config_sender_owned_by(s, "user1", "user1@example.test"));
 	config_unref(c);
 }
 
@@ -590,15 +749,18 @@ static void test_config_long_line(void **state)
 
 static void test_config_continuation_lines(void **state)
 {
-	struct config *c = load_ok(
-		"[server a]\n"
-		"listen = 127.0.0.1:2525,\n"
-		"    127.0.0.1:2465 tls   ; a comment on a continuation line\n"
-		"\n"
-		"\t[::1]:2525\n"
-		"hostname = a.test\n"
-		"local_domains = a.test ; first\n"
-		"  b.test\n");
+	char text[512];
+	snprintf(text, sizeof(text),
+		 "[server a]\n"
+		 "listen = 127.0.0.1:2525,\n"
+		 "    127.0.0.1:2465 tls   ; a comment on a continuation line\n"
+		 "\n"
+		 "\t[::1]:2525\n"
+		 "hostname = a.test\n"
+		 "local_domains = a.test ; first\n"
+		 "  b.test\n"
+		 "tls_cert = %s/combined.pem\n", tmpdir);
+	struct config *c = load_ok(text);
 	const struct config_server *s = server_a(c);
 	assert_int_equal(s->nlisten, 3);
 	assert_string_equal(s->listen[0].text, "127.0.0.1:2525");
@@ -785,7 +947,7 @@ static void test_config_listen_v6(void **state)
 	assert_string_equal(s->listen[1].text, "[2001:db8::1]:25");
 	assert_string_equal(s->listen[2].text, "[::]:26");
 	config_unref(c);
-	c = good_value(false, "listen", "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535 tls");
+	c = good_tls_listen("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535 tls");
 	assert_string_equal(server_a(c)->listen[0].text, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 	assert_true(server_a(c)->listen[0].tls);
 	config_unref(c);
@@ -793,7 +955,7 @@ static void test_config_listen_v6(void **state)
 
 static void test_config_listen_tls_flag(void **state)
 {
-	struct config *c = good_value(false, "listen", "127.0.0.1:465 tls, 127.0.0.1:25, [::1]:465 TLS");
+	struct config *c = good_tls_listen("127.0.0.1:465 tls, 127.0.0.1:25, [::1]:465 TLS");
 	const struct config_server *s = server_a(c);
 	assert_int_equal(s->nlisten, 3);
 	assert_true(s->listen[0].tls);
@@ -859,7 +1021,9 @@ static void test_config_listener_clash_across_servers(void **state)
 	expect_errors("[server a]\nhostname = a.test\nlisten = 127.0.0.1:2525\n"
 		      "[server b]\nhostname = b.test\nlisten = 127.0.0.2:2525, 127.0.0.1:2525 tls\n",
 		      "t.conf:6: listen address 127.0.0.1:2525 of [server b] is already used by "
-		      "[server a] at t.conf:3\n");
+		      "[server a] at t.conf:3\n"
+		      "t.conf:6: listen address 127.0.0.1:2525 has the 'tls' flag, which needs "
+		      "tls_cert (the certificate to offer)\n");
 	expect_errors("[server a]\nhostname = a.test\nlisten = [::1]:25\n"
 		      "[server b]\nhostname = b.test\nlisten = [0::1]:25\n",
 		      "t.conf:6: listen address [::1]:25 of [server b] is already used by "
@@ -1181,6 +1345,658 @@ static void test_config_reload_gives_independent_snapshots(void **state)
 	config_unref(b);
 }
 
+/* ---- TLS, AUTH, sender logins, connection rate ------------------------- */
+
+/* tmpdir/name, in one of a few rotating buffers. */
+static const char *tpath(const char *name)
+{
+	static char paths[8][128];
+	static unsigned next;
+	char *p = paths[next++ % 8];
+	snprintf(p, sizeof(paths[0]), "%s/%s", tmpdir, name);
+	return p;
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* [server a] with a listener and a hostname, then extra from line 4 on. */
+static char *load_server(const char *extra, struct config **out)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n%s", extra);
+	char *e = load_text(buf_str(&b), out);
+	buf_free(&b);
+	return e;
+}
+
+static struct config *server_ok(const char *extra)
+{
+	struct config *c;
+	char *e = load_server(extra, &c);
+	if (e[0] != '\0')
+		fprintf(stderr, "unexpected errors:\n%s", e);
+	assert_string_equal(e, "");
+	free(e);
+	return c;
+}
+
+static void server_errors(const char *extra, const char *expected)
+{
+	struct config *c;
+	char *e = load_server(extra, &c);
+	assert_null(c);
+	assert_string_equal(e, expected);
+	free(e);
+}
+
+/* "tls_cert = DIR/mx.pem\ntls_key = DIR/mx.key\n" (lines 4 and 5 with load_server). */
+static const char *mx_tls(void)
+{
+	static char text[300];
+	snprintf(text, sizeof(text), "tls_cert = %s/mx.pem\ntls_key = %s/mx.key\n", tmpdir, tmpdir);
+	return text;
+}
+
+static void test_config_bool_values(void **state)
+{
+	static const struct { const char *text; bool v; } ok[] = {
+		{ "yes", true }, { "no", false }, { "YES", true }, { "No", false },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct config *c = good_value(false, "relay_authenticated", ok[i].text);
+		assert_int_equal(server_a(c)->relay_authenticated, ok[i].v);
+		config_unref(c);
+		c = good_value(false, "auth_plaintext", ok[i].text);
+		assert_int_equal(server_a(c)->auth_plaintext, ok[i].v);
+		config_unref(c);
+	}
+	const char *bad[] = { "true", "1", "on", "y", "", "yes please" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_value(false, "relay_authenticated", bad[i], "expected yes or no");
+		bad_value(false, "auth_plaintext", bad[i], "expected yes or no");
+	}
+}
+
+static void test_config_level_values(void **state)
+{
+	struct config *c = good_value(false, "starttls", "OFF");
+	assert_int_equal(server_a(c)->starttls, CONFIG_OFF);
+	config_unref(c);
+	c = good_value(false, "auth", "off");
+	assert_int_equal(server_a(c)->auth, CONFIG_OFF);
+	config_unref(c);
+	const char *bad[] = { "on", "yes", "", "require", "optional required" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_value(false, "starttls", bad[i], "expected off, optional or required");
+		bad_value(false, "auth", bad[i], "expected off, optional or required");
+	}
+	char extra[512];
+	snprintf(extra, sizeof(extra), "%sstarttls = Optional\nauth = optional\nauth_users = %s\n",
+		 mx_tls(), tpath("passwd"));
+	c = server_ok(extra);
+	assert_int_equal(server_a(c)->starttls, CONFIG_OPTIONAL);
+	assert_int_equal(server_a(c)->auth, CONFIG_OPTIONAL);
+	config_unref(c);
+	snprintf(extra, sizeof(extra), "%sstarttls = required\nauth = REQUIRED\nauth_users = %s\n",
+		 mx_tls(), tpath("passwd"));
+	c = server_ok(extra);
+	assert_int_equal(server_a(c)->starttls, CONFIG_REQUIRED);
+	assert_int_equal(server_a(c)->auth, CONFIG_REQUIRED);
+	config_unref(c);
+}
+
+static void test_config_connection_rate(void **state)
+{
+	static const struct { const char *text; unsigned v; } ok[] = {
+		{ "0", 0 }, { "60", 60 }, { "1000000", 1000000 },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct config *c = good_value(false, "max_connection_rate_per_ip", ok[i].text);
+		assert_int_equal(server_a(c)->max_connection_rate_per_ip, ok[i].v);
+		config_unref(c);
+	}
+	bad_value(false, "max_connection_rate_per_ip", "1000001", "must be between 0 and 1000000");
+	bad_value(false, "max_connection_rate_per_ip", "-1", "expected a whole number");
+	bad_value(false, "max_connection_rate_per_ip", "60/m", "expected a whole number");
+	bad_value(false, "max_connection_rate_per_ip", "", "expected a whole number");
+	bad_value(false, "max_connection_rate_per_ip", "99999999999999999999999",
+		  "too large: must be between 0 and 1000000");
+}
+
+static void test_config_tls_min_protocol(void **state)
+{
+	char extra[512];
+	snprintf(extra, sizeof(extra), "%stls_min_protocol = tlsv1.3\n", mx_tls());
+	struct config *c = server_ok(extra);
+	/* Stored as spelled in the docs, whatever the case written. */
+	assert_string_equal(server_a(c)->tls_min_protocol, "TLSv1.3");
+	assert_int_equal(SSL_CTX_get_min_proto_version(server_a(c)->tls_ctx), TLS1_3_VERSION);
+	config_unref(c);
+	snprintf(extra, sizeof(extra), "%stls_min_protocol = TLSv1.2\n", mx_tls());
+	c = server_ok(extra);
+	assert_string_equal(server_a(c)->tls_min_protocol, "TLSv1.2");
+	assert_int_equal(SSL_CTX_get_min_proto_version(server_a(c)->tls_ctx), TLS1_2_VERSION);
+	config_unref(c);
+	const char *bad[] = { "TLSv1.1", "TLSv1", "SSLv3", "", "TLSv1.2 TLSv1.3", "1.3" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		bad_value(false, "tls_min_protocol", bad[i], "expected TLSv1.2 or TLSv1.3");
+}
+
+static void test_config_tls_string_values(void **state)
+{
+	char extra[512];
+	snprintf(extra, sizeof(extra), "%stls_ciphers = ECDHE+AESGCM:ECDHE+CHACHA20\n"
+		 "tls_ciphersuites = TLS_AES_256_GCM_SHA384\n", mx_tls());
+	struct config *c = server_ok(extra);
+	assert_string_equal(server_a(c)->tls_ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	assert_string_equal(server_a(c)->tls_ciphersuites, "TLS_AES_256_GCM_SHA384");
+	assert_non_null(server_a(c)->tls_ctx);
+	config_unref(c);
+	bad_value(false, "tls_ciphers", "", "expected a value (leave the key out for the default)");
+	bad_value(false, "tls_ciphersuites", "", "expected a value (leave the key out for the default)");
+	struct config *bad;
+	char *e = try_key(false, "tls_ciphers", "HIGH:\x01!aNULL", &bad);
+	assert_null(bad);
+	assert_string_equal(e, "t.conf:4: tls_ciphers = 'HIGH:\\x01!aNULL': only printable ASCII "
+			       "characters are allowed\n");
+	free(e);
+	e = try_key(false, "tls_ciphersuites", "TLS_AES\xc3\xa9", &bad);
+	assert_string_equal(e, "t.conf:4: tls_ciphersuites = 'TLS_AES\\xc3\\xa9': only printable "
+			       "ASCII characters are allowed\n");
+	free(e);
+	/* Over CONFIG_STRING_MAX (1024), built with continuation lines. */
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "tls_ciphers = A");
+	for (int i = 0; i < 11; i++) {
+		buf_append_str(&b, "\n  ");
+		for (int j = 0; j < 99; j++)
+			buf_append_char(&b, 'B');
+	}
+	buf_append_char(&b, '\n');
+	e = load_server(buf_str(&b), &bad);
+	assert_null(bad);
+	assert_non_null(strstr(e, "': at most 1024 characters\n"));
+	assert_int_equal(strncmp(e, "t.conf:4: tls_ciphers = 'A BBB", 30), 0);
+	free(e);
+	buf_free(&b);
+}
+
+static void test_config_tls_sni_values(void **state)
+{
+	struct config *c = good_value(false, "tls_sni", "");
+	assert_int_equal(server_a(c)->ntls_sni, 0);
+	config_unref(c);
+	bad_value(false, "tls_sni", ":k.key", "':k.key': expected CERT or CERT:KEY (the certificate path is missing)");
+	bad_value(false, "tls_sni", "a.pem, c.pem:", "'c.pem:': expected CERT or CERT:KEY (the key path after ':' is missing)");
+	bad_value(false, "tls_sni", "a.pem:b.key:c", "'a.pem:b.key:c': expected CERT or CERT:KEY (more than one ':')");
+	bad_value(false, "tls_sni", "a.pem b.pem:b.key a.pem", "'a.pem': listed twice");
+	struct config *bad;
+	char *e = try_key(false, "tls_sni", "a\x7f.pem", &bad);
+	assert_string_equal(e, "t.conf:4: tls_sni = 'a\\x7f.pem': 'a\\x7f.pem': control characters "
+			       "are not allowed in a path\n");
+	free(e);
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "tls_sni =");
+	for (int i = 1; i <= 65; i++)
+		buf_printf(&b, "%s/c%d.pem\n", i == 1 ? " " : "  ", i);
+	e = load_server(buf_str(&b), &bad);
+	assert_null(bad);
+	assert_non_null(strstr(e, "/c65.pem': at most 64 certificates\n"));
+	free(e);
+	buf_free(&b);
+
+	char extra[1024];
+	snprintf(extra, sizeof(extra), "%stls_sni = %s:%s, %s\n", mx_tls(), tpath("other.pem"),
+		 tpath("other.key"), tpath("combined.pem"));
+	c = server_ok(extra);
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->ntls_sni, 2);
+	char want[256];
+	snprintf(want, sizeof(want), "%s/other.pem:%s/other.key", tmpdir, tmpdir);
+	assert_string_equal(s->tls_sni[0], want);
+	assert_string_equal(s->tls_sni[1], tpath("combined.pem"));
+	config_unref(c);
+}
+
+static void test_config_tls_ctx_built(void **state)
+{
+	char extra[1024];
+	snprintf(extra, sizeof(extra), "starttls = optional\n%stls_sni = %s:%s\n", mx_tls(),
+		 tpath("other.pem"), tpath("other.key"));
+	struct config *c = server_ok(extra);
+	const struct config_server *s = server_a(c);
+	assert_non_null(s->tls_ctx);
+	assert_string_equal(s->tls_cert, tpath("mx.pem"));
+	assert_string_equal(s->tls_key, tpath("mx.key"));
+	/* The default certificate, and the SNI one for its name. */
+	assert_ptr_equal(tls_server_ctx_select(s->tls_ctx, "mx.example.test"), s->tls_ctx);
+	assert_ptr_equal(tls_server_ctx_select(s->tls_ctx, NULL), s->tls_ctx);
+	SSL_CTX *other = tls_server_ctx_select(s->tls_ctx, "other.example.test");
+	assert_non_null(other);
+	assert_ptr_not_equal(other, s->tls_ctx);
+	assert_non_null(SSL_CTX_get0_certificate(s->tls_ctx));
+	assert_non_null(SSL_CTX_get0_privatekey(s->tls_ctx));
+	config_unref(c);
+
+	/* The key inside the certificate file; no STARTTLS: the context is built all the same. */
+	snprintf(extra, sizeof(extra), "tls_cert = %s\n", tpath("combined.pem"));
+	c = server_ok(extra);
+	assert_null(server_a(c)->tls_key);
+	assert_int_equal(server_a(c)->starttls, CONFIG_OFF);
+	assert_non_null(server_a(c)->tls_ctx);
+	assert_non_null(SSL_CTX_get0_privatekey(server_a(c)->tls_ctx));
+	config_unref(c);
+}
+
+static void test_config_tls_needs_cert(void **state)
+{
+	server_errors("starttls = optional\n",
+		      "t.conf:4: starttls = optional needs tls_cert (the certificate to offer)\n");
+	server_errors("\nstarttls = required\n",
+		      "t.conf:5: starttls = required needs tls_cert (the certificate to offer)\n");
+	expect_errors("[server a]\nhostname = a.test\nlisten = 127.0.0.1:2525,\n"
+		      "  127.0.0.1:2465 tls, 127.0.0.1:2466 tls\n",
+		      "t.conf:3: listen address 127.0.0.1:2465 has the 'tls' flag, which needs "
+		      "tls_cert (the certificate to offer)\n");
+	/* Both, each at its own line. */
+	expect_errors("[server a]\nhostname = a.test\nstarttls = optional\nlisten = 127.0.0.1:465 tls\n",
+		      "t.conf:3: starttls = optional needs tls_cert (the certificate to offer)\n"
+		      "t.conf:4: listen address 127.0.0.1:465 has the 'tls' flag, which needs "
+		      "tls_cert (the certificate to offer)\n");
+	/* A refused tls_cert value is one error, not two. */
+	server_errors("starttls = optional\ntls_cert = \x01\n",
+		      "t.conf:5: tls_cert = '\\x01': control characters are not allowed in a path\n");
+	/* A refused starttls value is one error too. */
+	server_errors("starttls = sometimes\n",
+		      "t.conf:4: starttls = 'sometimes': expected off, optional or required\n");
+}
+
+static void test_config_tls_settings_need_cert(void **state)
+{
+	server_errors("tls_key = /k.key\ntls_sni = /s.pem\ntls_min_protocol = TLSv1.3\n"
+		      "tls_ciphers = HIGH\ntls_ciphersuites = TLS_AES_128_GCM_SHA256\n",
+		      "t.conf:4: tls_key has no effect without tls_cert\n"
+		      "t.conf:5: tls_sni has no effect without tls_cert\n"
+		      "t.conf:6: tls_min_protocol has no effect without tls_cert\n"
+		      "t.conf:7: tls_ciphers has no effect without tls_cert\n"
+		      "t.conf:8: tls_ciphersuites has no effect without tls_cert\n");
+}
+
+static void test_config_tls_world_readable_key_refused(void **state)
+{
+	char extra[512];
+	snprintf(extra, sizeof(extra), "starttls = optional\n\ntls_cert = %s\ntls_key = %s\n",
+		 tpath("mx.pem"), tpath("open.key"));
+	server_errors(extra, "t.conf:6: cannot set up TLS: key file open.key is readable by others "
+			     "(mode 0644); chmod 600\n");
+	/* Without tls_key the key is read from tls_cert, and the same rule holds. */
+	snprintf(extra, sizeof(extra), "tls_cert = %s\n", tpath("mx.pem"));
+	struct config *c;
+	char *e = load_server(extra, &c);
+	assert_null(c);
+	assert_string_equal(e, "t.conf:4: cannot set up TLS: key file mx.pem is readable by others "
+			       "(mode 0644); chmod 600\n");
+	free(e);
+}
+
+static void test_config_tls_errors_at_cert_line(void **state)
+{
+	/* Every problem tls.c finds is its own line, all at the tls_cert line. */
+	char extra[512];
+	snprintf(extra, sizeof(extra), "tls_ciphers = NO-SUCH-CIPHER\ntls_cert = %s\ntls_key = %s\n"
+		 "tls_ciphersuites = NO_SUCH_SUITE\n", tpath("mx.pem"), tpath("mx.key"));
+	struct config *c;
+	char *e = load_server(extra, &c);
+	assert_null(c);
+	const char *l1 = "t.conf:5: cannot set up TLS: ciphers \"NO-SUCH-CIPHER\" selects no usable TLS 1.2 cipher";
+	const char *l2 = "\nt.conf:5: cannot set up TLS: ciphersuites \"NO_SUCH_SUITE\" is not a valid TLS 1.3 suite list";
+	assert_int_equal(strncmp(e, l1, strlen(l1)), 0);
+	assert_non_null(strstr(e, l2));
+	assert_int_equal(count_lines(e), 2);
+	free(e);
+
+	snprintf(extra, sizeof(extra), "tls_cert = %s\n", tpath("no-such.pem"));
+	e = load_server(extra, &c);
+	assert_null(c);
+	static const char nocert[] = "t.conf:4: cannot set up TLS: cannot load a PEM certificate "
+				     "chain from no-such.pem";
+	assert_int_equal(strncmp(e, nocert, strlen(nocert)), 0);
+	assert_int_equal(count_lines(e), 1);
+	free(e);
+
+	/* A bad SNI certificate: reported at tls_cert too. */
+	snprintf(extra, sizeof(extra), "%stls_sni = %s:%s\n", mx_tls(), tpath("other.pem"),
+		 tpath("open.key"));
+	server_errors(extra, "t.conf:4: cannot set up TLS: key file open.key is readable by others "
+			     "(mode 0644); chmod 600\n");
+	/* Wrong key for the certificate. */
+	snprintf(extra, sizeof(extra), "tls_cert = %s\ntls_key = %s\n", tpath("mx.pem"),
+		 tpath("other.key"));
+	e = load_server(extra, &c);
+	assert_null(c);
+	assert_int_equal(strncmp(e, "t.conf:4: cannot set up TLS: ", 29), 0);
+	assert_non_null(strstr(e, "other.key"));
+	free(e);
+}
+
+static void test_config_auth_users_loaded(void **state)
+{
+	char extra[512];
+	snprintf(extra, sizeof(extra), "%sstarttls = optional\nauth = required\nauth_users = %s\n",
+		 mx_tls(), tpath("passwd"));
+	struct config *c = server_ok(extra);
+	const struct config_server *s = server_a(c);
+	assert_string_equal(s->auth_users, tpath("passwd"));
+	assert_non_null(s->auth_db);
+	assert_int_equal(auth_users_count(s->auth_db), 1);
+	assert_true(auth_users_check(s->auth_db, "user1", USER1_PASSWORD));
+	assert_false(auth_users_check(s->auth_db, "User1", USER1_PASSWORD));
+	config_unref(c);
+	/* Loaded (and checked) even with auth = off. */
+	snprintf(extra, sizeof(extra), "auth_users = %s\n", tpath("passwd"));
+	c = server_ok(extra);
+	assert_int_equal(server_a(c)->auth, CONFIG_OFF);
+	assert_non_null(server_a(c)->auth_db);
+	config_unref(c);
+}
+
+static void test_config_auth_users_world_readable_refused(void **state)
+{
+	char extra[512];
+	snprintf(extra, sizeof(extra), "auth = optional\nauth_plaintext = yes\nauth_users = %s\n",
+		 tpath("passwd_open"));
+	server_errors(extra, "t.conf:6: auth_users = 'passwd_open': users file is accessible to other "
+			     "users (mode 0644); refusing to use it: chmod o-rwx passwd_open\n");
+	snprintf(extra, sizeof(extra), "auth_users = %s\n", tpath("no-such-passwd"));
+	server_errors(extra, "t.conf:4: auth_users = 'no-such-passwd': cannot open users file: No "
+			     "such file or directory\n");
+}
+
+static void test_config_auth_users_bad_lines(void **state)
+{
+	write_tmp("passwd_bad", "# accounts\nuser1:" USER1_HASH "\nno colon here\n"
+		  "user2:$1$abcdefgh$abcdefghijklmnopqrstuv\nuser1:" USER1_HASH "\n");
+	assert_int_equal(chmod(tpath("passwd_bad"), 0600), 0);
+	char extra[512];
+	snprintf(extra, sizeof(extra), "max_recipients = 5\nauth_users = %s\nmax_recipients = 6\n",
+		 tpath("passwd_bad"));
+	struct config *c;
+	char *e = load_server(extra, &c);
+	assert_null(c);
+	/* auth.c's own lines, kept as they are, at the auth_users line (5). */
+	const char *want_start = "passwd_bad:3: missing ':' between user name and password hash\n"
+				 "passwd_bad:4: user 'user2': ";
+	assert_int_equal(strncmp(e, want_start, strlen(want_start)), 0);
+	const char *dup = strstr(e, "\npasswd_bad:5: duplicate user 'user1' (first on line 2)\n"
+				    "t.conf:6: duplicate key 'max_recipients' in [server a] (first "
+				    "set at line 4)\n");
+	assert_non_null(dup);
+	assert_int_equal(strlen(dup), strlen("\npasswd_bad:5: duplicate user 'user1' (first on line 2)\n"
+					     "t.conf:6: duplicate key 'max_recipients' in [server a] "
+					     "(first set at line 4)\n"));
+	assert_null(strstr(e, "$1$"));
+	free(e);
+}
+
+static void test_config_auth_needs_users(void **state)
+{
+	server_errors("auth_plaintext = yes\nauth = optional\n",
+		      "t.conf:5: auth = optional needs auth_users (the file of user:password-hash "
+		      "lines)\n");
+	char extra[512];
+	snprintf(extra, sizeof(extra), "%sstarttls = optional\nauth = required\n", mx_tls());
+	server_errors(extra, "t.conf:7: auth = required needs auth_users (the file of "
+			     "user:password-hash lines)\n");
+	/* A refused auth_users value is one error. */
+	server_errors("auth_plaintext = yes\nauth = optional\nauth_users =\n",
+		      "t.conf:6: auth_users = '': expected a path\n");
+	server_errors("auth = maybe\n", "t.conf:4: auth = 'maybe': expected off, optional or required\n");
+}
+
+static void test_config_auth_required_never_offered(void **state)
+{
+	char extra[1024];
+	snprintf(extra, sizeof(extra), "auth_users = %s\nauth = required\n", tpath("passwd"));
+	server_errors(extra, "t.conf:5: auth = required, but AUTH would never be offered: starttls "
+			     "is off, no listener has the 'tls' flag and auth_plaintext is no\n");
+	/* Any one of the three makes it valid. */
+	snprintf(extra, sizeof(extra), "auth_users = %s\nauth = required\nauth_plaintext = yes\n",
+		 tpath("passwd"));
+	struct config *c = server_ok(extra);
+	assert_true(server_a(c)->auth_plaintext);
+	config_unref(c);
+	snprintf(extra, sizeof(extra), "auth_users = %s\nauth = required\nstarttls = optional\n%s",
+		 tpath("passwd"), mx_tls());
+	c = server_ok(extra);
+	config_unref(c);
+	snprintf(extra, sizeof(extra), "[server a]\nlisten = 127.0.0.1:2465 tls\nhostname = a.test\n"
+		 "auth_users = %s\nauth = required\n%s", tpath("passwd"), mx_tls());
+	c = load_ok(extra);
+	assert_true(server_a(c)->listen[0].tls);
+	assert_non_null(server_a(c)->tls_ctx);
+	config_unref(c);
+	/* auth = optional there is allowed: nobody can log in, nothing is refused. */
+	snprintf(extra, sizeof(extra), "auth_users = %s\nauth = optional\n", tpath("passwd"));
+	c = server_ok(extra);
+	config_unref(c);
+}
+
+static void test_config_relay_authenticated_without_auth(void **state)
+{
+	struct config *c = server_ok("relay_authenticated = yes\nauth = off\n");
+	assert_true(server_a(c)->relay_authenticated);
+	assert_int_equal(server_a(c)->auth, CONFIG_OFF);
+	assert_null(server_a(c)->auth_db);
+	config_unref(c);
+}
+
+static struct config *login_config(void)
+{
+	write_tmp("logins", "# who may send as whom\n"
+		  "user1: user1@example.test, Sales@Example.Test\n"
+		  "\n"
+		  "admin:@example.net   # a whole domain\n"
+		  "user1:user1@example.test sales@example.test,, first.last@example.org\n"
+		  "User1: other@example.test\n"
+		  "  team : sales@example.test\r\n"
+		  "a#b: a#b@example.test\n");
+	char extra[256];
+	snprintf(extra, sizeof(extra), "sender_login = %s\n", tpath("logins"));
+	return server_ok(extra);
+}
+
+static void test_config_sender_login_parsed(void **state)
+{
+	struct config *c = login_config();
+	const struct config_server *s = server_a(c);
+	assert_string_equal(s->sender_login, tpath("logins"));
+	static const struct { const char *pattern, *user; } want[] = {
+		{ "@example.net", "admin" },
+		{ "a#b@example.test", "a#b" },
+		{ "first.last@example.org", "user1" },
+		{ "other@example.test", "User1" },
+		{ "sales@example.test", "team" },
+		{ "sales@example.test", "user1" },
+		{ "user1@example.test", "user1" },
+	};
+	assert_int_equal(s->sender_logins.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < s->sender_logins.n; i++) {
+		assert_string_equal(s->sender_logins.entries[i].pattern, want[i].pattern);
+		assert_string_equal(s->sender_logins.entries[i].user, want[i].user);
+	}
+	config_unref(c);
+	/* An empty file owns nothing. */
+	write_tmp("logins_empty", "# nobody yet\n\n");
+	char extra[256];
+	snprintf(extra, sizeof(extra), "sender_login = %s\n", tpath("logins_empty"));
+	c = server_ok(extra);
+	assert_int_equal(server_a(c)->sender_logins.n, 0);
+	assert_false(config_sender_is_owned(server_a(c), "user1@example.test"));
+	config_unref(c);
+}
+
+static void test_config_sender_login_bad_lines(void **state)
+{
+	static const char file[] =
+		"ok: ok@example.test\n"
+		"no colon here\n"
+		": nobody@example.test\n"
+		"two words: a@example.test\n"
+		"user1:\n"
+		"user1: example.test\n"
+		"user1: a@b@example.test\n"
+		"user1: a..b@example.test\n"
+		"user1: good@example.test, bad@ex_ample.test\n"
+		"user1: @\n"
+		"user1: \"quoted\"@example.test\n"
+		"bad\x01user: x@example.test\n"
+		"user1: \xff@example.test, x@example.test.\n"
+		"user1: nul\0@example.test\n";
+	write_bytes("logins_bad", file, sizeof(file) - 1);
+	char extra[256];
+	snprintf(extra, sizeof(extra), "max_recipients = x\nsender_login = %s\n", tpath("logins_bad"));
+	server_errors(extra,
+		"t.conf:4: max_recipients = 'x': expected a whole number\n"
+		"logins_bad:2: 'no colon here': expected 'user: address, @domain, ...'\n"
+		"logins_bad:3: '': expected 'user: address, @domain, ...' (the user name is missing)\n"
+		"logins_bad:4: 'two words': a user name cannot contain blanks or control characters\n"
+		"logins_bad:5: 'user1': no address after the user name; expected 'user: address, "
+		"@domain, ...'\n"
+		"logins_bad:6: 'example.test': expected an address (user@example.test) or @domain\n"
+		"logins_bad:7: 'a@b@example.test': more than one '@'\n"
+		"logins_bad:8: 'a..b@example.test': a local part cannot contain \"..\"\n"
+		"logins_bad:9: 'bad@ex_ample.test': only letters, digits, '-' and '.' are allowed in "
+		"a domain name\n"
+		"logins_bad:10: '@': expected a domain name\n"
+		"logins_bad:11: '\"quoted\"@example.test': quoted local parts are not supported\n"
+		"logins_bad:12: 'bad\\x01user': a user name cannot contain blanks or control characters\n"
+		"logins_bad:13: 'x@example.test.': write the domain without a trailing dot\n"
+		"logins_bad:14: '': the line contains a NUL byte\n");
+
+	/* A bad line grants nothing, not even its good items. */
+	write_tmp("logins_half", "user1: good@example.test, bad@@example.test\n");
+	snprintf(extra, sizeof(extra), "sender_login = %s\n", tpath("logins_half"));
+	server_errors(extra, "logins_half:1: 'bad@@example.test': more than one '@'\n");
+
+	snprintf(extra, sizeof(extra), "sender_login = %s\n", tpath("no-such-logins"));
+	server_errors(extra, "t.conf:4: sender_login = 'no-such-logins': cannot read: No such file "
+			     "or directory\n");
+	snprintf(extra, sizeof(extra), "\nsender_login = %s\n", tmpdir);
+	struct config *c;
+	char *e = load_server(extra, &c);
+	assert_null(c);
+	char want[160];
+	snprintf(want, sizeof(want), "t.conf:5: sender_login = '%s': cannot read: Is a directory\n",
+		 tmpdir);
+	assert_string_equal(e, want);
+	free(e);
+}
+
+static void test_config_sender_login_long_line(void **state)
+{
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "user1:");
+	while (b.len <= 4096)
+		buf_append_str(&b, " a@example.test");
+	buf_append_str(&b, "\nuser2: b@example.test\n");
+	write_tmp("logins_long", buf_str(&b));
+	buf_free(&b);
+	char extra[256];
+	snprintf(extra, sizeof(extra), "sender_login = %s\n", tpath("logins_long"));
+	server_errors(extra, "logins_long:1: 'user1: a@example.test a@example.test a@e': line too "
+			     "long; split it: a user may appear on several lines\n");
+}
+
+static void test_config_sender_owned_by(void **state)
+{
+	struct config *c = login_config();
+	const struct config_server *s = server_a(c);
+	/* Exact addresses, any case. */
+	assert_true(config_sender_owned_by(s, "user1", "user1@example.test"));
+	assert_true(config_sender_owned_by(s, "user1", "USER1@EXAMPLE.TEST"));
+	assert_true(config_sender_owned_by(s, "user1", "Sales@example.test"));
+	assert_true(config_sender_owned_by(s, "team", "sales@example.test"));
+	assert_true(config_sender_owned_by(s, "user1", "first.last@example.org"));
+	assert_true(config_sender_owned_by(s, "a#b", "a#b@example.test"));
+	/* User names are exact octets. */
+	assert_true(config_sender_owned_by(s, "User1", "other@example.test"));
+	assert_false(config_sender_owned_by(s, "user1", "other@example.test"));
+	assert_false(config_sender_owned_by(s, "USER1", "user1@example.test"));
+	/* Someone else's address, and unknown users. */
+	assert_false(config_sender_owned_by(s, "team", "user1@example.test"));
+	assert_false(config_sender_owned_by(s, "nobody", "user1@example.test"));
+	assert_false(config_sender_owned_by(s, "", "user1@example.test"));
+	/* @domain: every address of the domain, not of subdomains, not of others. */
+	assert_true(config_sender_owned_by(s, "admin", "anything@example.net"));
+	assert_true(config_sender_owned_by(s, "admin", "X.Y@EXAMPLE.NET"));
+	assert_true(config_sender_owned_by(s, "admin", "\"quoted local\"@example.net"));
+	assert_false(config_sender_owned_by(s, "admin", "a@sub.example.net"));
+	assert_false(config_sender_owned_by(s, "admin", "a@example.network"));
+	assert_false(config_sender_owned_by(s, "admin", "user1@example.test"));
+	assert_false(config_sender_owned_by(s, "user1", "user1@example.net"));
+	/* Near misses and hostile input. */
+	assert_false(config_sender_owned_by(s, "user1", "user1@example.tes"));
+	assert_false(config_sender_owned_by(s, "user1", "user1x@example.test"));
+	assert_false(config_sender_owned_by(s, "user1", "user1"));
+	assert_false(config_sender_owned_by(s, "user1", ""));
+	assert_false(config_sender_owned_by(s, "admin", "@example.net"));
+	assert_false(config_sender_owned_by(s, "admin", "a@"));
+	assert_false(config_sender_owned_by(s, "user1", "\"user1@example.test\"@evil.test"));
+	assert_false(config_sender_owned_by(s, NULL, "user1@example.test"));
+	assert_false(config_sender_owned_by(s, "user1", NULL));
+	char longaddr[600];
+	memset(longaddr, 'a', 500);
+	strcpy(longaddr + 500, "@example.net");
+	assert_false(config_sender_owned_by(s, "admin", longaddr));
+	config_unref(c);
+}
+
+static void test_config_sender_is_owned(void **state)
+{
+	struct config *c = login_config();
+	const struct config_server *s = server_a(c);
+	assert_true(config_sender_is_owned(s, "user1@example.test"));
+	assert_true(config_sender_is_owned(s, "SALES@example.test"));
+	assert_true(config_sender_is_owned(s, "other@example.test"));
+	assert_true(config_sender_is_owned(s, "whoever@example.net"));
+	assert_false(config_sender_is_owned(s, "user2@example.test"));
+	assert_false(config_sender_is_owned(s, "user1@example.org"));
+	assert_false(config_sender_is_owned(s, "whoever@sub.example.net"));
+	assert_false(config_sender_is_owned(s, ""));
+	assert_false(config_sender_is_owned(s, "postmaster"));
+	assert_false(config_sender_is_owned(s, NULL));
+	config_unref(c);
+}
+
+static void test_config_snapshot_owns_tls_and_auth(void **state)
+{
+	/* A reload keeps two snapshots alive, each with its own context and accounts;
+	 * dropping them frees both (ASan reports a leak or a double free). */
+	char extra[1024];
+	snprintf(extra, sizeof(extra), "%sstarttls = required\nauth = required\nauth_users = %s\n"
+		 "sender_login = %s\n", mx_tls(), tpath("passwd"), tpath("logins"));
+	write_tmp("logins", "user1: user1@example.test\n");
+	struct config *a = server_ok(extra);
+	struct config *b = server_ok(extra);
+	assert_ptr_not_equal(server_a(a)->tls_ctx, server_a(b)->tls_ctx);
+	assert_ptr_not_equal(server_a(a)->auth_db, server_a(b)->auth_db);
+	/* A session may keep its SSL after the snapshot goes (OpenSSL refcounts). */
+	SSL *ssl = SSL_new(server_a(a)->tls_ctx);
+	assert_non_null(ssl);
+	config_ref(a);
+	config_unref(a);
+	config_unref(a);
+	SSL_free(ssl);
+	assert_true(config_sender_owned_by(server_a(b), "user1", "user1@example.test"));
+	config_unref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1238,6 +2054,29 @@ int main(void)
 		cmocka_unit_test(test_config_refcount),
 		cmocka_unit_test(test_config_server_find),
 		cmocka_unit_test(test_config_reload_gives_independent_snapshots),
+		cmocka_unit_test(test_config_bool_values),
+		cmocka_unit_test(test_config_level_values),
+		cmocka_unit_test(test_config_connection_rate),
+		cmocka_unit_test(test_config_tls_min_protocol),
+		cmocka_unit_test(test_config_tls_string_values),
+		cmocka_unit_test(test_config_tls_sni_values),
+		cmocka_unit_test(test_config_tls_ctx_built),
+		cmocka_unit_test(test_config_tls_needs_cert),
+		cmocka_unit_test(test_config_tls_settings_need_cert),
+		cmocka_unit_test(test_config_tls_world_readable_key_refused),
+		cmocka_unit_test(test_config_tls_errors_at_cert_line),
+		cmocka_unit_test(test_config_auth_users_loaded),
+		cmocka_unit_test(test_config_auth_users_world_readable_refused),
+		cmocka_unit_test(test_config_auth_users_bad_lines),
+		cmocka_unit_test(test_config_auth_needs_users),
+		cmocka_unit_test(test_config_auth_required_never_offered),
+		cmocka_unit_test(test_config_relay_authenticated_without_auth),
+		cmocka_unit_test(test_config_sender_login_parsed),
+		cmocka_unit_test(test_config_sender_login_bad_lines),
+		cmocka_unit_test(test_config_sender_login_long_line),
+		cmocka_unit_test(test_config_sender_owned_by),
+		cmocka_unit_test(test_config_sender_is_owned),
+		cmocka_unit_test(test_config_snapshot_owns_tls_and_auth),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

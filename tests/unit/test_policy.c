@@ -45,7 +45,7 @@ static int setup(void **state)
 		 "local_domains = example.test, other.test\nmailbox = maildir:%s/mail/%%d/%%u\n"
 		 "users = %s/users\nrelay_networks = 10.0.0.0/8, 2001:db8::/32\n"
 		 "deny = 192.0.2.0/24\nallow = 0.0.0.0/0, ::/0\n"
-		 "max_connections = 3\nmax_connections_per_ip = 2\n"
+		 "max_connections = 3\nmax_connections_per_ip = 2\nmax_connection_rate_per_ip = 10\n"
 		 "[server open]\nlisten = 127.0.0.1:2598\nhostname = open.example.test\n"
 		 "local_domains = example.org\nmailbox = maildir:%s/mail/%%d/%%u\n"
 		 "allow = 127.0.0.0/8\n",
@@ -101,7 +101,7 @@ static int rcpt(const struct config_server *srv, const char *client, const char 
 	assert_int_equal(address_parse_path(path, strlen(path), 0, m, &end), ADDRESS_OK);
 	struct sockaddr_storage ss = ip(client);
 	struct policy_reply r;
-	bool ok = policy_rcpt(srv, (struct sockaddr *)&ss, m, local, &r);
+	bool ok = policy_rcpt(srv, (struct sockaddr *)&ss, false, m, local, &r);
 	assert_true(ok == (r.code == 250));
 	return r.code;
 }
@@ -116,21 +116,23 @@ static int rcpt_code(const char *client, const char *path)
 static void test_policy_connect_allow_deny(void **state)
 {
 	struct sockaddr_storage a = ip("127.0.0.1"), b = ip("192.0.2.7"), c = ip("::1");
-	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 0, 0), POLICY_CONN_OK);
-	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&b, 0, 0), POLICY_CONN_DENIED);
-	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&c, 0, 0), POLICY_CONN_OK);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 0, 0, 0), POLICY_CONN_OK);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&b, 0, 0, 0), POLICY_CONN_DENIED);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&c, 0, 0, 0), POLICY_CONN_OK);
 	const struct config_server *open = config_server_find(cfg, "open");
 	struct sockaddr_storage d = ip("10.1.1.1");
-	assert_int_equal(policy_connect(open, (struct sockaddr *)&d, 0, 0), POLICY_CONN_DENIED);
-	assert_int_equal(policy_connect(open, (struct sockaddr *)&c, 0, 0), POLICY_CONN_DENIED);
+	assert_int_equal(policy_connect(open, (struct sockaddr *)&d, 0, 0, 0), POLICY_CONN_DENIED);
+	assert_int_equal(policy_connect(open, (struct sockaddr *)&c, 0, 0, 0), POLICY_CONN_DENIED);
 }
 
 static void test_policy_connect_limits(void **state)
 {
 	struct sockaddr_storage a = ip("127.0.0.1");
-	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 2, 1), POLICY_CONN_OK);
-	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 3, 0), POLICY_CONN_BUSY);
-	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 1, 2), POLICY_CONN_BUSY_IP);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 2, 1, 0), POLICY_CONN_OK);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 3, 0, 0), POLICY_CONN_BUSY);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 1, 2, 0), POLICY_CONN_BUSY_IP);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 1, 1, 9), POLICY_CONN_OK);
+	assert_int_equal(policy_connect(mx(), (struct sockaddr *)&a, 1, 1, 10), POLICY_CONN_RATE);
 }
 
 static void test_policy_rcpt_known_users(void **state)

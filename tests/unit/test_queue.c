@@ -519,7 +519,7 @@ static void test_queue_corrupt_file_is_quarantined(void **state)
 	/* a message that vanished: forgotten, not retried */
 	buf_reset(&log);
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, "NOSUCHID0000", time(NULL), &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(spool, cfg, "NOSUCHID0000", time(NULL), 0, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	buf_free(&log);
 }

@@ -109,9 +109,9 @@ static void test_route_postmaster_always_known(void **state)
 {
 	expect_local("mx", "postmaster@example.test", "mx", "mail/example.test/postmaster");
 	expect_local("mx", "PostMaster@alias.test", "mx", "mail/alias.test/postmaster");
-	/* "<postmaster>" without a domain: mx's hostname is not local, so its
-	 * first local domain (the config keeps them sorted) */
-	expect_local("mx", "postmaster", "mx", "mail/alias.test/postmaster");
+	/* "<postmaster>" without a domain: mx's hostname is not local, but it
+	 * lies in the local domain example.test (policy_postmaster_domain) */
+	expect_local("mx", "postmaster", "mx", "mail/example.test/postmaster");
 	/* third's hostname is one of its local domains: that one */
 	expect_local("third", "postmaster", "third", "third/third.test/postmaster");
 	expect_local("open", "Postmaster", "open", "open/postmaster");
