@@ -23,6 +23,7 @@
 
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "lib/xalloc.h"
 #include "log.h"
 #include "policy.h"
@@ -30,6 +31,7 @@
 
 #define SERVER_LISTEN_BACKLOG 1024
 #define IPTAB_BUCKETS 1024
+#define SERVER_AUTH_THROTTLE_MAX 4096	/* client IPs whose AUTH failures are remembered */
 
 struct iptab_entry {
 	struct iptab_entry *next;
@@ -190,6 +192,7 @@ struct server *server_start(struct server_ctx *ctx, struct config *cfg,
 	s->name = xstrdup(conf->name);
 	s->cfg = config_ref(cfg);
 	s->conf = conf;
+	s->auth_throttle = auth_throttle_new(SERVER_AUTH_THROTTLE_MAX);
 	s->iptab = xcalloc(1, sizeof(*s->iptab));
 	pthread_mutex_init(&s->iptab->lock, NULL);
 	s->listeners = xcalloc(conf->nlisten, sizeof(*s->listeners));
@@ -235,6 +238,7 @@ void server_unref(struct server *s)
 		return;
 	free(s->listeners);
 	iptab_free(s->iptab);
+	auth_throttle_free(s->auth_throttle);
 	config_unref(s->cfg);
 	free(s->name);
 	free(s);

@@ -60,6 +60,7 @@ struct server {
 	size_t nlisteners;
 	atomic_uint sessions_now;
 	struct server_iptab *iptab;		/* sessions per client IP */
+	struct auth_throttle *auth_throttle;	/* failed AUTH attempts per client IP */
 	struct server_counters counters;
 };
 

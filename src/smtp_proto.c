@@ -48,6 +48,8 @@ struct smtp_proto *smtp_proto_new(const struct smtp_proto_conf *conf)
 	p->max_messages = conf->max_messages;
 	p->max_errors = conf->max_errors != 0 ? conf->max_errors : SMTP_DEFAULT_MAX_ERRORS;
 	p->starttls = conf->starttls;
+	p->auth_mechanisms = conf->auth_mechanisms != NULL ? xstrdup(conf->auth_mechanisms) : NULL;
+	p->auth_needs_tls = conf->auth_needs_tls;
 	p->state = SMTP_STATE_INIT;
 	p->wait = SMTP_WAIT_NONE;
 	return p;
@@ -61,6 +63,11 @@ void smtp_proto_free(struct smtp_proto *p)
 	buf_free(&p->out);
 	buf_free(&p->helo);
 	buf_free(&p->bdat_reply);
+	/* an AUTH initial response may hold a password */
+	if (p->auth_arg.data != NULL)
+		explicit_bzero(p->auth_arg.data, p->auth_arg.cap);
+	buf_free(&p->auth_arg);
+	free(p->auth_mechanisms);
 	free(p->hostname);
 	free(p);
 }
@@ -226,6 +233,8 @@ bool smtp_ev_needs_verdict(const struct smtp_event *ev)
 	case SMTP_EV_RCPT:
 	case SMTP_EV_DATA_START:
 	case SMTP_EV_STARTTLS:
+	case SMTP_EV_AUTH:
+	case SMTP_EV_AUTH_DATA:
 		return true;
 	case SMTP_EV_DATA_END:
 		return ev->status == SMTP_DATA_OK;
@@ -375,12 +384,19 @@ static void grant(struct smtp_proto *p, const struct buf *line, int code)
 	case SMTP_WAIT_DATA_END:
 		reply_or(p, line, 250, "2.0.0", "Ok: queued");
 		return;
+	case SMTP_WAIT_AUTH:
+		/* RFC 4954 4: 235 ends the exchange; AUTH is not allowed again. */
+		p->authenticated = true;
+		smtp_proto_set_state(p, SMTP_STATE_HELO);
+		reply_or(p, code == 235 ? line : NULL, 235, "2.7.0", "Authentication successful");
+		return;
 	case SMTP_WAIT_STARTTLS:
 		reply_or(p, code == 220 ? line : NULL, 220, "2.0.0", "Ready to start TLS");
 		/* RFC 3207 5: forget the plaintext session, and drop whatever the
 		 * client pipelined behind STARTTLS (command injection). */
 		drop_input(p);
 		p->esmtp = false;
+		p->authenticated = false;
 		buf_reset(&p->helo);
 		smtp_proto_set_state(p, SMTP_STATE_TLS_WAIT);
 		return;
@@ -413,6 +429,8 @@ static void refuse(struct smtp_proto *p, int code, const struct buf *line)
 	buf_append(&p->out, line->data, line->len);
 	if (w == SMTP_WAIT_HELO || w == SMTP_WAIT_EHLO)
 		smtp_proto_set_state(p, SMTP_STATE_CONNECT);
+	if (w == SMTP_WAIT_AUTH)
+		smtp_proto_set_state(p, SMTP_STATE_HELO);
 	/* The fate of a message is not a protocol error of the client. */
 	if (w != SMTP_WAIT_DATA_END)
 		smtp_proto_count_error(p);
@@ -450,6 +468,18 @@ void smtp_proto_verdict(struct smtp_proto *p, int code, const char *enh, const c
 	buf_free(&line);
 }
 
+void smtp_proto_auth_challenge(struct smtp_proto *p, const char *text)
+{
+	if (p->wait != SMTP_WAIT_AUTH || p->state == SMTP_STATE_CLOSED)
+		return;
+	p->wait = SMTP_WAIT_NONE;
+	buf_append_str(&p->out, "334 ");
+	for (const char *c = text; *c != '\0'; c++)
+		buf_append_char(&p->out, *c < ' ' || *c == 0x7f ? ' ' : *c);
+	buf_append_str(&p->out, "\r\n");
+	smtp_proto_set_state(p, SMTP_STATE_AUTH);
+}
+
 /* ---- input ---------------------------------------------------------------- */
 
 void smtp_proto_feed(struct smtp_proto *p, const void *data, size_t len)
@@ -470,6 +500,8 @@ static enum line_read line_read(struct smtp_proto *p, const char **line, size_t 
 {
 	const char *b = buf_str(&p->in) + p->in_pos;
 	size_t avail = p->in.len - p->in_pos;
+	/* an AUTH response line may be longer than a command (RFC 4954 4) */
+	size_t max = p->state == SMTP_STATE_AUTH ? SMTP_AUTH_LINE_MAX + 2 : SMTP_LINE_MAX;
 
 	if (p->skipping) {
 		for (size_t i = 0; i < avail; i++) {
@@ -484,7 +516,7 @@ static enum line_read line_read(struct smtp_proto *p, const char **line, size_t 
 		p->in_pos += avail;
 		return LINE_MORE;
 	}
-	size_t lim = avail < SMTP_LINE_MAX ? avail : SMTP_LINE_MAX;
+	size_t lim = avail < max ? avail : max;
 	for (size_t i = p->scan; i + 1 < lim; i++) {
 		if (b[i] == '\r' && b[i + 1] == '\n') {
 			*line = b;
@@ -494,15 +526,15 @@ static enum line_read line_read(struct smtp_proto *p, const char **line, size_t 
 			return LINE_OK;
 		}
 	}
-	if (avail < SMTP_LINE_MAX) {
+	if (avail < max) {
 		/* The last byte may be a CR whose LF has not come yet. */
 		p->scan = lim > 0 ? lim - 1 : 0;
 		return LINE_MORE;
 	}
-	/* No CRLF ends a line within SMTP_LINE_MAX octets: swallow the rest. */
+	/* No CRLF ends a line within max octets: swallow the rest. */
 	p->skipping = true;
-	p->skip_cr = b[SMTP_LINE_MAX - 1] == '\r';
-	p->in_pos += SMTP_LINE_MAX;
+	p->skip_cr = b[max - 1] == '\r';
+	p->in_pos += max;
 	p->scan = 0;
 	return line_read(p, line, len);
 }
@@ -516,9 +548,23 @@ static enum smtp_step command_step(struct smtp_proto *p)
 	case LINE_MORE:
 		return SMTP_STEP_MORE;
 	case LINE_TOO_LONG:
+		if (p->state == SMTP_STATE_AUTH) {
+			smtp_proto_set_state(p, SMTP_STATE_HELO);
+			smtp_proto_error(p, 500, "5.5.6", "Error: authentication exchange line is too long");
+			return SMTP_STEP_AGAIN;
+		}
 		smtp_proto_error(p, 500, "5.5.2", "Error: line too long");
 		return SMTP_STEP_AGAIN;
 	case LINE_OK:
+		if (p->state == SMTP_STATE_AUTH) {
+			/* the response line goes to the session as it is */
+			struct smtp_event *ev = smtp_proto_push(p, SMTP_EV_AUTH_DATA);
+			buf_reset(&p->auth_arg);
+			buf_append(&p->auth_arg, line, len);
+			ev->len = len;
+			p->wait = SMTP_WAIT_AUTH;
+			return SMTP_STEP_AGAIN;
+		}
 		smtp_proto_cmd_line(p, line, len);
 		return SMTP_STEP_AGAIN;
 	}
@@ -536,6 +582,14 @@ enum smtp_ev_type smtp_proto_next(struct smtp_proto *p, struct smtp_event *ev)
 			p->evq_len--;
 			if (ev->type == SMTP_EV_HELO)
 				ev->helo = buf_str(&p->helo);
+			if (ev->type == SMTP_EV_AUTH_DATA)
+				ev->data = buf_str(&p->auth_arg);
+			if (ev->type == SMTP_EV_AUTH) {
+				/* auth_arg holds "MECH\0[initial]" */
+				size_t mlen = strlen(buf_str(&p->auth_arg));
+				ev->auth_mech = buf_str(&p->auth_arg);
+				ev->auth_initial = mlen < p->auth_arg.len ? ev->auth_mech + mlen + 1 : NULL;
+			}
 			return ev->type;
 		}
 		if (p->wait != SMTP_WAIT_NONE)
@@ -559,6 +613,7 @@ enum smtp_ev_type smtp_proto_next(struct smtp_proto *p, struct smtp_event *ev)
 		case SMTP_STATE_MAIL:
 		case SMTP_STATE_RCPT:
 		case SMTP_STATE_CHUNKING:
+		case SMTP_STATE_AUTH:
 		case SMTP_STATE_REJECT:
 			step = command_step(p);
 			break;

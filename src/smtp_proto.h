@@ -50,6 +50,7 @@
 #define SMTP_LINE_MAX 2048	/* command line incl. CRLF: 512 (RFC 5321 4.5.3.1.4) + extension room (RFC 3461 ORCPT 500, RFC 1870) */
 #define SMTP_ENVID_MAX 100	/* RFC 3461 4.4 */
 #define SMTP_ORCPT_MAX 500	/* RFC 3461 4.2 */
+#define SMTP_AUTH_LINE_MAX 12288	/* RFC 4954 4: an AUTH response line, without CRLF */
 #define SMTP_DEFAULT_MAX_ERRORS 20	/* protocol errors before 421 (as Postfix smtpd_hard_error_limit) */
 
 /* What the engine needs to know; copied by smtp_proto_new(). */
@@ -60,6 +61,8 @@ struct smtp_proto_conf {
 	unsigned max_messages;		/* per connection; 0 = no limit; beyond: 421 4.7.0 and close */
 	unsigned max_errors;		/* 0 = SMTP_DEFAULT_MAX_ERRORS */
 	bool starttls;			/* offer STARTTLS while not yet in TLS */
+	const char *auth_mechanisms;	/* "PLAIN LOGIN" to offer AUTH (RFC 4954); NULL: no AUTH */
+	bool auth_needs_tls;		/* AUTH only once TLS is up (538 5.7.11 before) */
 };
 
 enum smtp_ev_type {
@@ -84,6 +87,10 @@ enum smtp_ev_type {
 				   accept "220" is queued, the pipelined plaintext behind it
 				   is discarded, and the state is reset: flush, start TLS,
 				   then call smtp_proto_tls_started() */
+	SMTP_EV_AUTH,		/* AUTH mechanism [initial-response]; verdict needed: 235
+				   (authenticated), 4xx/5xx, or smtp_proto_auth_challenge() */
+	SMTP_EV_AUTH_DATA,	/* the client's line after a 334 challenge (data, len; "*"
+				   cancels); answered like SMTP_EV_AUTH */
 	SMTP_EV_QUIT,		/* "221" queued: flush and close */
 	SMTP_EV_CLOSE,		/* a 421 is queued (or a 501 for a BDAT size that cannot be
 				   read, as the byte stream is then lost): flush and close */
@@ -130,7 +137,9 @@ struct smtp_event {
 					   empty domain) */
 	struct smtp_mail_params mail;	/* MAIL */
 	struct smtp_rcpt_params rcpt;	/* RCPT */
-	const char *data;		/* DATA_CHUNK */
+	const char *auth_mech;		/* AUTH: the mechanism name as sent */
+	const char *auth_initial;	/* AUTH: the initial response, or NULL when none */
+	const char *data;		/* DATA_CHUNK, AUTH_DATA */
 	size_t len;			/* DATA_CHUNK */
 	bool bdat;			/* DATA_START, DATA_END: by BDAT rather than DATA */
 	enum smtp_data_status status;	/* DATA_END */
@@ -181,6 +190,13 @@ void smtp_proto_accept(struct smtp_proto *p);
  */
 void smtp_proto_verdict(struct smtp_proto *p, int code, const char *enh, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Answers a pending SMTP_EV_AUTH / SMTP_EV_AUTH_DATA with "334 text" (a
+ * base64 challenge, possibly empty): the next line the client sends, up to
+ * SMTP_AUTH_LINE_MAX octets, comes back as SMTP_EV_AUTH_DATA.
+ */
+void smtp_proto_auth_challenge(struct smtp_proto *p, const char *text);
 
 /* The session timed out: queues "421 4.4.2 ... timeout" and closes. */
 void smtp_proto_timeout(struct smtp_proto *p);

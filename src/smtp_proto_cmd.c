@@ -43,7 +43,7 @@ enum smtp_cmd_arg {
 enum smtp_cmd_id {
 	SMTP_CMD_HELO, SMTP_CMD_EHLO, SMTP_CMD_MAIL, SMTP_CMD_RCPT, SMTP_CMD_DATA,
 	SMTP_CMD_BDAT, SMTP_CMD_RSET, SMTP_CMD_NOOP, SMTP_CMD_QUIT, SMTP_CMD_VRFY,
-	SMTP_CMD_EXPN, SMTP_CMD_HELP, SMTP_CMD_STARTTLS,
+	SMTP_CMD_EXPN, SMTP_CMD_HELP, SMTP_CMD_STARTTLS, SMTP_CMD_AUTH,
 };
 
 struct smtp_cmd {
@@ -68,6 +68,7 @@ static void cmd_vrfy(struct smtp_proto *p, const char *arg, size_t len);
 static void cmd_expn(struct smtp_proto *p, const char *arg, size_t len);
 static void cmd_help(struct smtp_proto *p, const char *arg, size_t len);
 static void cmd_starttls(struct smtp_proto *p, const char *arg, size_t len);
+static void cmd_auth(struct smtp_proto *p, const char *arg, size_t len);
 
 static const struct smtp_cmd smtp_cmds[] = {
 	{ "HELO", SMTP_CMD_HELO, cmd_helo, ST_ANY, SMTP_ARG_NEED, "HELO hostname" },
@@ -89,6 +90,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "EXPN", SMTP_CMD_EXPN, cmd_expn, ST_ANY, SMTP_ARG_NEED, "EXPN list" },
 	{ "HELP", SMTP_CMD_HELP, cmd_help, ST_ANY, SMTP_ARG_ANY, "HELP" },
 	{ "STARTTLS", SMTP_CMD_STARTTLS, cmd_starttls, ST_ANY, SMTP_ARG_NONE, "STARTTLS" },
+	/* RFC 4954 4: after EHLO, outside a mail transaction. */
+	{ "AUTH", SMTP_CMD_AUTH, cmd_auth, ST(HELO), SMTP_ARG_NEED, "AUTH mechanism [initial-response]" },
 };
 
 static const struct smtp_cmd *cmd_find(const char *verb, size_t len)
@@ -136,6 +139,9 @@ static void cmd_sequence_error(struct smtp_proto *p, const struct smtp_cmd *cmd)
 	case SMTP_CMD_EXPN:
 	case SMTP_CMD_HELP:
 	case SMTP_CMD_STARTTLS:
+		break;
+	case SMTP_CMD_AUTH:
+		why = in_transaction(p) ? "Error: MAIL transaction in progress" : "Error: send EHLO first";
 		break;
 	}
 	smtp_proto_error(p, 503, "5.5.1", "%s", why);
@@ -190,7 +196,7 @@ void smtp_proto_helo_reply(struct smtp_proto *p, bool esmtp)
 		return;
 	}
 	char size[32];
-	const char *ext[9];
+	const char *ext[10];
 	size_t n = 0;
 
 	if (p->max_message_size > 0)
@@ -206,6 +212,11 @@ void smtp_proto_helo_reply(struct smtp_proto *p, bool esmtp)
 	ext[n++] = "CHUNKING";
 	if (p->starttls && !p->tls)
 		ext[n++] = "STARTTLS";
+	char auth[64];
+	if (p->auth_mechanisms != NULL && (p->tls || !p->auth_needs_tls)) {
+		snprintf(auth, sizeof(auth), "AUTH %s", p->auth_mechanisms);
+		ext[n++] = auth;
+	}
 	buf_printf(&p->out, "250-%s\r\n", p->hostname);
 	for (size_t i = 0; i < n; i++)
 		buf_printf(&p->out, "250%c%s\r\n", i + 1 < n ? '-' : ' ', ext[i]);
@@ -415,6 +426,7 @@ static void cmd_data(struct smtp_proto *p, const char *arg, size_t len)
 	case SMTP_STATE_HELO:
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:
+	case SMTP_STATE_AUTH:
 	case SMTP_STATE_REJECT:
 	case SMTP_STATE_TLS_WAIT:
 	case SMTP_STATE_CLOSED:
@@ -507,6 +519,7 @@ static void cmd_bdat(struct smtp_proto *p, const char *arg, size_t len)
 	case SMTP_STATE_INIT:
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:
+	case SMTP_STATE_AUTH:
 	case SMTP_STATE_TLS_WAIT:
 	case SMTP_STATE_CLOSED:
 		return;	/* excluded by the table */
@@ -591,4 +604,43 @@ static void cmd_starttls(struct smtp_proto *p, const char *arg, size_t len)
 	}
 	smtp_proto_push(p, SMTP_EV_STARTTLS);
 	p->wait = SMTP_WAIT_STARTTLS;
+}
+
+/* ---- AUTH (RFC 4954) -------------------------------------------------------- */
+
+static void cmd_auth(struct smtp_proto *p, const char *arg, size_t len)
+{
+	if (p->auth_mechanisms == NULL) {
+		smtp_proto_error(p, 502, "5.5.1", "Error: authentication not enabled");
+		return;
+	}
+	if (!p->esmtp) {
+		smtp_proto_error(p, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (p->authenticated) {
+		smtp_proto_error(p, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	if (p->auth_needs_tls && !p->tls) {
+		smtp_proto_error(p, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		return;
+	}
+	/* "mechanism [SP initial-response]": the session's SASL code judges both. */
+	size_t mlen = 0;
+	while (mlen < len && arg[mlen] != ' ')
+		mlen++;
+	size_t ilen = mlen < len ? len - mlen - 1 : 0;
+	if (mlen == 0 || (mlen < len && (ilen == 0 || memchr(arg + mlen + 1, ' ', ilen) != NULL))) {
+		smtp_proto_error(p, 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+		return;
+	}
+	buf_reset(&p->auth_arg);
+	buf_append(&p->auth_arg, arg, mlen);
+	if (mlen < len) {
+		buf_append_char(&p->auth_arg, '\0');
+		buf_append(&p->auth_arg, arg + mlen + 1, ilen);
+	}
+	smtp_proto_push(p, SMTP_EV_AUTH);
+	p->wait = SMTP_WAIT_AUTH;
 }

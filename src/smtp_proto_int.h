@@ -33,6 +33,7 @@ enum smtp_state {
 	SMTP_STATE_CHUNKING,	/* between the BDAT chunks of a started message */
 	SMTP_STATE_DATA,	/* reading DATA text up to CRLF.CRLF */
 	SMTP_STATE_BDAT,	/* reading (or discarding) a BDAT chunk's octets */
+	SMTP_STATE_AUTH,	/* after a 334 challenge: the next line is an AUTH response */
 	SMTP_STATE_REJECT,	/* 554 greeting: only QUIT is served (RFC 5321 3.1) */
 	SMTP_STATE_TLS_WAIT,	/* STARTTLS accepted: input dropped until TLS is up */
 	SMTP_STATE_CLOSED,	/* QUIT or CLOSE emitted: input ignored */
@@ -51,6 +52,7 @@ enum smtp_wait {
 	SMTP_WAIT_BDAT,		/* DATA_START by the first BDAT */
 	SMTP_WAIT_DATA_END,
 	SMTP_WAIT_STARTTLS,
+	SMTP_WAIT_AUTH,		/* AUTH or AUTH_DATA */
 };
 
 /* Where the DATA scanner stands (only CRLF "." CRLF ends the text). */
@@ -77,6 +79,10 @@ struct smtp_proto {
 	unsigned max_messages;
 	unsigned max_errors;
 	bool starttls;
+	char *auth_mechanisms;	/* NULL: AUTH not offered */
+	bool auth_needs_tls;
+	bool authenticated;	/* a 235 was given (RFC 4954 4: AUTH only once) */
+	struct buf auth_arg;	/* mechanism NUL initial-response of the pending AUTH */
 
 	enum smtp_state state;
 	enum smtp_wait wait;

@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "auth.h"
+#include "auth_sasl.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "log.h"
@@ -52,6 +55,7 @@
 #define SESSION_READ_MAX (256u * 1024)		/* input buffered from the socket at most */
 #define SESSION_OUT_MAX (64u * 1024)		/* unread replies before we stop reading */
 #define SESSION_HELO_LOG_MAX 255		/* HELO text kept for Received: and logs */
+#define SESSION_AUTH_CHECKS_MAX 64		/* password checks running at once (daemon-wide) */
 
 struct session {
 	struct session *prev, *next;		/* the worker's list */
@@ -74,6 +78,7 @@ struct session {
 
 	SSL *ssl;				/* owned by bev once TLS is up */
 	char *auth_user;			/* authenticated name, or NULL */
+	struct auth_sasl *sasl;			/* the AUTH exchange, once one started */
 	bool tls_upgrade;			/* STARTTLS accepted: switch once "220" is out */
 	bool waiting;				/* a verdict is pending (commit) */
 	bool closing;				/* flush the output, then free */
@@ -83,6 +88,7 @@ struct session {
 
 static atomic_ullong session_ids;
 static atomic_uint sessions_alive;
+static atomic_uint auth_checks;		/* password checks running */
 static __thread struct session *sessions_head;	/* this worker's sessions */
 static __thread bool shutting_down;		/* this worker is stopping */
 
@@ -125,6 +131,7 @@ static void session_free(struct session *s)
 		bufferevent_free(s->bev);
 	smtp_proto_free(s->proto);
 	free(s->auth_user);
+	auth_sasl_free(s->sasl);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -196,13 +203,14 @@ static void received_header(struct session *s, const char *id, struct buf *out)
 	/* RFC 3848 / RFC 6531 3.7.3 protocol names: ESMTP + S (TLS). */
 	const char *base = s->env.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	const char *tls = s->ssl != NULL && s->esmtp ? "S" : "";
+	const char *auth = s->auth_user != NULL ? "A" : "";
 	buf_printf(out, "Received: from %s ([%s])\r\n", s->helo, s->client_ip);
 	if (s->ssl != NULL) {
 		char clause[TLS_DESCRIBE_MAX];
 		tls_received_clause(s->ssl, clause, sizeof(clause));
 		buf_printf(out, "\t%s\r\n", clause);
 	}
-	buf_printf(out, "\tby %s (vsmtpd) with %s%s id %s", s->conf->hostname, base, tls, id);
+	buf_printf(out, "\tby %s (vsmtpd) with %s%s%s id %s", s->conf->hostname, base, tls, auth, id);
 	if (s->env.nrcpts == 1)
 		buf_printf(out, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
 	buf_printf(out, "; %s\r\n", date);
@@ -374,6 +382,129 @@ static void on_data_end(struct session *s, const struct smtp_event *ev)
 	spool_msg_commit(m, session_commit_cb, cr);
 }
 
+/* ---- AUTH (RFC 4954): the SASL exchange is auth_sasl's; checking the
+ * password (crypt(3), tens of milliseconds by design) runs on a thread of
+ * its own so the worker's other sessions never wait for it. */
+
+struct auth_check {
+	struct session *s;
+	const struct auth_users *db;	/* kept alive by the session's config */
+	bool ok;
+	char user[AUTH_SASL_FIELD_MAX + 1];
+	char password[AUTH_SASL_FIELD_MAX + 1];
+};
+
+static void session_auth_reply(struct session *s)
+{
+	struct auth_sasl_reply r;
+	auth_sasl_reply(s->sasl, &r);
+	smtp_proto_verdict(s->proto, r.code, r.enh, "%s", r.text);
+}
+
+static void session_auth_finish(struct session *s)
+{
+	s->waiting = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	session_auth_reply(s);
+	session_process(s);
+}
+
+static void session_auth_delay_done(evutil_socket_t fd, short what, void *arg)
+{
+	session_auth_finish(arg);
+}
+
+static void session_auth_done(void *arg)
+{
+	struct auth_check *c = arg;
+	struct session *s = c->s;
+	time_t now = time(NULL);
+	struct auth_throttle *t = s->server->auth_throttle;
+
+	atomic_fetch_sub(&auth_checks, 1);
+	if (c->ok) {
+		s->auth_user = xstrdup(c->user);
+		auth_throttle_success(t, s->client_ip, now);
+		log_info("event=auth session=%llx client=%s user=\"%s\" result=ok", s->id, s->client_ip,
+			 c->user);
+		free(c);
+		session_auth_finish(s);
+		return;
+	}
+	auth_sasl_reject(s->sasl);
+	/* The delay grows with this IP's recent failures: guessing is slow. */
+	unsigned delay = auth_throttle_delay(t, s->client_ip, now);
+	auth_throttle_fail(t, s->client_ip, now);
+	log_info("event=auth session=%llx client=%s user=\"%s\" result=failed delay=%u", s->id,
+		 s->client_ip, c->user, delay);
+	free(c);
+	struct timeval tv = { delay, 0 };
+	if (delay == 0 || s->dead ||
+	    event_base_once(worker_base(s->worker), -1, EV_TIMEOUT, session_auth_delay_done, s, &tv) < 0)
+		session_auth_finish(s);
+}
+
+static void *session_auth_thread(void *arg)
+{
+	struct auth_check *c = arg;
+	c->ok = auth_users_check(c->db, c->user, c->password);
+	explicit_bzero(c->password, sizeof(c->password));
+	worker_post(c->s->worker, session_auth_done, c);
+	return NULL;
+}
+
+static void session_auth_check(struct session *s)
+{
+	const char *user = auth_sasl_authcid(s->sasl);
+	const char *pass = auth_sasl_password(s->sasl);
+	pthread_t th;
+	pthread_attr_t attr;
+
+	if (atomic_fetch_add(&auth_checks, 1) >= SESSION_AUTH_CHECKS_MAX) {
+		atomic_fetch_sub(&auth_checks, 1);
+		smtp_proto_verdict(s->proto, 454, "4.7.0", "Temporary authentication failure, try again later");
+		return;
+	}
+	struct auth_check *c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->db = s->conf->auth_db;
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	snprintf(c->password, sizeof(c->password), "%s", pass);
+	s->waiting = true;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&th, &attr, session_auth_thread, c);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		explicit_bzero(c->password, sizeof(c->password));
+		free(c);
+		atomic_fetch_sub(&auth_checks, 1);
+		s->waiting = false;
+		smtp_proto_verdict(s->proto, 454, "4.7.0", "Temporary authentication failure, try again later");
+	}
+}
+
+static void session_auth_next(struct session *s, enum auth_sasl_status st)
+{
+	struct auth_sasl_reply r;
+	switch (st) {
+	case AUTH_SASL_CONTINUE:
+		auth_sasl_reply(s->sasl, &r);
+		smtp_proto_auth_challenge(s->proto, r.text);
+		return;
+	case AUTH_SASL_DONE:
+		session_auth_check(s);
+		return;
+	case AUTH_SASL_FAILED:
+		log_info("event=auth session=%llx client=%s result=refused", s->id, s->client_ip);
+		session_auth_reply(s);
+		return;
+	}
+}
+
 static void session_handle(struct session *s, const struct smtp_event *ev)
 {
 	switch (ev->type) {
@@ -408,6 +539,14 @@ static void session_handle(struct session *s, const struct smtp_event *ev)
 		}
 		smtp_proto_accept(s->proto);	/* "220", pipelined plaintext dropped */
 		s->tls_upgrade = true;
+		return;
+	case SMTP_EV_AUTH:
+		if (s->sasl == NULL)
+			s->sasl = auth_sasl_new();
+		session_auth_next(s, auth_sasl_start(s->sasl, ev->auth_mech, ev->auth_initial));
+		return;
+	case SMTP_EV_AUTH_DATA:
+		session_auth_next(s, auth_sasl_step(s->sasl, ev->data, ev->len));
 		return;
 	case SMTP_EV_QUIT:
 	case SMTP_EV_CLOSE:
@@ -594,8 +733,12 @@ void smtp_session_start(void *arg)
 		.max_messages = c->max_messages_per_connection,
 		.max_errors = 0,
 		.starttls = c->starttls != CONFIG_OFF && c->tls_ctx != NULL && !st->tls,
+		.auth_mechanisms = c->auth != CONFIG_OFF && c->auth_db != NULL ? AUTH_SASL_MECHANISMS : NULL,
+		.auth_needs_tls = !c->auth_plaintext,
 	};
 	s->proto = smtp_proto_new(&pc);
+	if (st->tls)
+		smtp_proto_tls_started(s->proto);	/* implicit TLS (RFC 8314) */
 	s->next = sessions_head;
 	if (sessions_head != NULL)
 		sessions_head->prev = s;

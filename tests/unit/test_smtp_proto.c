@@ -10,13 +10,15 @@
  *      conf KEY=VALUE ...    engine settings, before anything else: hostname
  *                            (default mx.test), max_message_size,
  *                            max_recipients, max_messages, max_errors (all
- *                            default 0), starttls (0|1, default 0)
+ *                            default 0), starttls (0|1, default 0), auth
+ *                            (0|1: offer "PLAIN LOGIN"), auth_tls (0|1)
  *      greet CODE ENH TEXT   smtp_proto_greet(); ENH "-" is NULL. Without a
  *                            greet line the script starts with greet 220 - vsmtpd
  *      C: BYTES              client bytes, as written after "C: " with the
  *                            escapes \r \n \t \0 \\ \xHH; no CRLF is implied
  *      R: COUNT BYTES        the same BYTES COUNT times (long lines, big data)
- *      V: CODE ENH TEXT      a verdict (ENH "-" is NULL); "V: accept"
+ *      V: CODE ENH TEXT      a verdict (ENH "-" is NULL); "V: accept";
+ *                            "V: 334 TEXT" answers with an AUTH challenge
  *      T: timeout|shutdown|tls   smtp_proto_timeout/shutdown/tls_started
  *    The V: lines form one queue in file order, wherever they stand: each
  *    event that needs a verdict takes the next one, or is accepted once the
@@ -27,7 +29,7 @@
  *                            and the parameters present, DATA_START [bdat],
  *                            DATA "bytes" (consecutive chunks merged),
  *                            DATA_END STATUS size=N [bdat], RSET, STARTTLS,
- *                            QUIT, CLOSE
+ *                            AUTH mech ["initial"], AUTH_DATA "line", QUIT, CLOSE
  *    SMTP_PROTO_REGEN=1 in the environment rewrites the .ref files (review
  *    the diff before committing).
  * 2. Property tests over the same scripts: the client bytes of each
@@ -66,6 +68,7 @@ struct step {
 
 struct verdict {
 	bool accept;
+	bool challenge;		/* "V: 334 TEXT": smtp_proto_auth_challenge() */
 	int code;
 	char enh[16];
 	bool enh_null;
@@ -165,6 +168,11 @@ static void parse_verdict(const char *s, struct verdict *v)
 		v->accept = true;
 		return;
 	}
+	if (strncmp(s, "334", 3) == 0) {
+		v->challenge = true;
+		snprintf(v->text, sizeof(v->text), "%s", s[3] == ' ' ? s + 4 : "");
+		return;
+	}
 	int off = 0;
 	assert_int_equal(sscanf(s, "%d %15s %n", &v->code, v->enh, &off) >= 2, 1);
 	v->enh_null = strcmp(v->enh, "-") == 0;
@@ -239,6 +247,10 @@ static void script_parse(const char *text, struct script *sc)
 					sc->conf.max_errors = (unsigned)strtoul(v, NULL, 10);
 				else if (strcmp(kv, "starttls") == 0)
 					sc->conf.starttls = strcmp(v, "1") == 0;
+				else if (strcmp(kv, "auth") == 0)	/* auth=1: "PLAIN LOGIN" */
+					sc->conf.auth_mechanisms = strcmp(v, "1") == 0 ? "PLAIN LOGIN" : NULL;
+				else if (strcmp(kv, "auth_tls") == 0)
+					sc->conf.auth_needs_tls = strcmp(v, "1") == 0;
 				else
 					fail_msg("unknown conf key %s", kv);
 			}
@@ -374,6 +386,19 @@ static void log_event(struct run *r, const struct smtp_event *ev)
 	case SMTP_EV_STARTTLS:
 		buf_append_str(log, "E: STARTTLS");
 		break;
+	case SMTP_EV_AUTH:
+		buf_printf(log, "E: AUTH %s", ev->auth_mech);
+		if (ev->auth_initial != NULL) {
+			buf_append_str(log, " \"");
+			escape(ev->auth_initial, strlen(ev->auth_initial), log);
+			buf_append_str(log, "\"");
+		}
+		break;
+	case SMTP_EV_AUTH_DATA:
+		buf_append_str(log, "E: AUTH_DATA \"");
+		escape(ev->data, ev->len, log);
+		buf_append_str(log, "\"");
+		break;
 	case SMTP_EV_QUIT:
 		buf_append_str(log, "E: QUIT");
 		break;
@@ -391,7 +416,9 @@ static void run_verdict(struct run *r)
 		return;
 	}
 	const struct verdict *v = &r->sc->verdicts[r->vnext++];
-	if (v->accept)
+	if (v->challenge)
+		smtp_proto_auth_challenge(r->p, v->text);
+	else if (v->accept)
 		smtp_proto_accept(r->p);
 	else
 		smtp_proto_verdict(r->p, v->code, v->enh_null ? NULL : v->enh, "%s", v->text);
@@ -606,7 +633,9 @@ static void check_replies(const char *name, const char *log, const char *hostnam
 			if (!(s[0] >= '2' && s[0] <= '5' && isdigit((unsigned char)s[1]) &&
 			      isdigit((unsigned char)s[2]) && (s[3] == ' ' || s[3] == '-')))
 				fail_msg("%s: bad reply code: %.*s", name, (int)n, l);
-			bool exempt = first || strncmp(s, "354 ", 4) == 0 || s[3] == '-' || in_ehlo ||
+			/* no RFC 3463 code: greeting, EHLO/HELO, 354, and 334 (RFC 4954 4) */
+			bool exempt = first || strncmp(s, "354 ", 4) == 0 || strncmp(s, "334 ", 4) == 0 ||
+				      s[3] == '-' || in_ehlo ||
 				      (sl == strlen(helo_reply) && strncmp(s, helo_reply, sl) == 0);
 			in_ehlo = s[3] == '-';
 			if (!exempt) {
