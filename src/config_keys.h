@@ -138,6 +138,22 @@ void config_append_escaped(struct buf *out, const char *s, size_t len);
 const char *config_local_check(const char *s, size_t len);
 
 /*
+ * A line-oriented side file (users, sender_login): fn gets each entry with
+ * comments and surrounding blanks removed, and returns how many problems it
+ * reported (as config_line_error() lines). NUL bytes and lines over
+ * max_line octets (reported with the too_long text) are counted here.
+ * Returns -1/errno when the file cannot be read, else 0 with *nbad set.
+ */
+int config_lines_read(const char *path, size_t max_line, const char *too_long,
+		      unsigned (*fn)(void *arg, char *entry, const char *path, unsigned lineno,
+				     struct buf *errors),
+		      void *arg, struct buf *errors, unsigned *nbad);
+/* Appends "PATH:LINE: 'text': why\n" (text escaped). */
+void config_line_error(struct buf *errors, const char *path, unsigned line, const char *text,
+		       size_t len, const char *why);
+void config_lower(char *s);
+
+/*
  * Reads the users file at path into *out (sorted, lower-cased, unique).
  * Returns -1 with errno when the file cannot be opened or read (out left
  * empty); otherwise 0, with one "path:line: message" appended to *errors

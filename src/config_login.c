@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "auth.h"
 #include "config_keys.h"
@@ -43,34 +42,6 @@
 /* "local@domain" or "@domain": RFC 5321 4.5.3.1.1 and 4.5.3.1.2. */
 #define CONFIG_PATTERN_MAX (CONFIG_LOCAL_MAX + 1 + CONFIG_DOMAIN_MAX)
 #define CONFIG_LOGIN_SEPARATORS ", \t"
-
-static void lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-}
-
-/* Cuts a comment: "#" at the start or after white space. */
-static void cut_comment(char *s)
-{
-	for (char *p = s; *p != '\0'; p++) {
-		if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
-			*p = '\0';
-			return;
-		}
-	}
-}
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-		s[--n] = '\0';
-	return s;
-}
 
 /* A user name as auth.c accepts it: 1..255 octets, no blanks, controls or ':'. */
 static const char *user_check(const char *s, size_t len)
@@ -105,16 +76,8 @@ static const char *item_check(const char *s, size_t len, char *out)
 	memcpy(out, s, llen);
 	out[llen] = '@';
 	memcpy(out + llen + 1, d, strlen(d) + 1);
-	lower(out);
+	config_lower(out);
 	return NULL;
-}
-
-static void bad_line(struct buf *errors, const char *path, unsigned line, const char *text,
-		     size_t len, const char *why)
-{
-	buf_printf(errors, "%s:%u: '", path, line);
-	config_append_escaped(errors, text, len);
-	buf_printf(errors, "': %s\n", why);
 }
 
 static void entry_add(struct config_sender_login *out, size_t *cap, const char *pattern,
@@ -139,7 +102,7 @@ static unsigned line_parse(struct config_sender_login *out, size_t *cap, char *e
 {
 	char *colon = strchr(e, ':');
 	if (colon == NULL) {
-		bad_line(errors, path, lineno, e, strlen(e),
+		config_line_error(errors, path, lineno, e, strlen(e),
 			 "expected 'user: address, @domain, ...'");
 		return 1;
 	}
@@ -148,7 +111,7 @@ static unsigned line_parse(struct config_sender_login *out, size_t *cap, char *e
 		ulen--;
 	const char *why = user_check(e, ulen);
 	if (why != NULL) {
-		bad_line(errors, path, lineno, e, ulen, why);
+		config_line_error(errors, path, lineno, e, ulen, why);
 		return 1;
 	}
 	char pattern[CONFIG_PATTERN_MAX + 1];
@@ -162,7 +125,7 @@ static unsigned line_parse(struct config_sender_login *out, size_t *cap, char *e
 			size_t len = strcspn(p, CONFIG_LOGIN_SEPARATORS);
 			why = item_check(p, len, pattern);
 			if (why != NULL) {
-				bad_line(errors, path, lineno, p, len, why);
+				config_line_error(errors, path, lineno, p, len, why);
 				return 1;
 			}
 			if (pass == 1)
@@ -171,7 +134,7 @@ static unsigned line_parse(struct config_sender_login *out, size_t *cap, char *e
 			p += len;
 		}
 		if (nitems == 0) {
-			bad_line(errors, path, lineno, e, ulen,
+			config_line_error(errors, path, lineno, e, ulen,
 				 "no address after the user name; expected 'user: address, @domain, ...'");
 			return 1;
 		}
@@ -203,51 +166,29 @@ static void entries_sort(struct config_sender_login *l)
 	l->n = u;
 }
 
+struct login_read {
+	struct config_sender_login *out;
+	size_t cap;
+};
+
+static unsigned login_line(void *arg, char *e, const char *path, unsigned lineno, struct buf *errors)
+{
+	struct login_read *r = arg;
+	return line_parse(r->out, &r->cap, e, path, lineno, errors);
+}
+
 int config_sender_login_read(const char *path, struct config_sender_login *out, struct buf *errors,
 			     unsigned *nbad)
 {
+	struct login_read r = { out, 0 };
 	out->entries = NULL;
 	out->n = 0;
-	*nbad = 0;
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(f);
-		errno = EISDIR;
-		return -1;
-	}
-	char *line = NULL;
-	size_t linecap = 0, cap = 0;
-	ssize_t got;
-	unsigned lineno = 0;
-	errno = 0;
-	while ((got = getline(&line, &linecap, f)) >= 0) {
-		lineno++;
-		if ((size_t)got != strlen(line)) {
-			bad_line(errors, path, lineno, "", 0, "the line contains a NUL byte");
-			++*nbad;
-			continue;
-		}
-		if (got > CONFIG_LOGIN_LINE_MAX) {
-			bad_line(errors, path, lineno, line, 40, "line too long; split it: a user may "
-				 "appear on several lines");
-			++*nbad;
-			continue;
-		}
-		cut_comment(line);
-		char *e = trim(line);
-		if (*e != '\0')
-			*nbad += line_parse(out, &cap, e, path, lineno, errors);
-	}
-	int saved = errno;
-	bool failed = ferror(f) != 0;
-	free(line);
-	fclose(f);
-	if (failed) {
+	if (config_lines_read(path, CONFIG_LOGIN_LINE_MAX,
+			      "line too long; split it: a user may appear on several lines", login_line,
+			      &r, errors, nbad) < 0) {
+		int saved = errno;
 		config_sender_login_free(out);
-		errno = saved != 0 ? saved : EIO;
+		errno = saved;
 		return -1;
 	}
 	entries_sort(out);
@@ -301,7 +242,7 @@ static bool sender_keys(const char *sender, char *exact, char *domain)
 	if (at == NULL || at == sender || at[1] == '\0' || len > CONFIG_PATTERN_MAX)
 		return false;
 	memcpy(exact, sender, len + 1);
-	lower(exact);
+	config_lower(exact);
 	memcpy(domain, exact + (at - sender), len - (size_t)(at - sender) + 1);
 	return true;
 }

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "config_keys.h"
 #include "lib/xalloc.h"
@@ -68,34 +67,6 @@ const char *config_local_check(const char *s, size_t len)
 	return NULL;
 }
 
-static void lower(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-}
-
-/* Cuts a comment: "#" at the start or after white space. */
-static void cut_comment(char *s)
-{
-	for (char *p = s; *p != '\0'; p++) {
-		if (*p == '#' && (p == s || *(p - 1) == ' ' || *(p - 1) == '\t')) {
-			*p = '\0';
-			return;
-		}
-	}
-}
-
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t' || *s == '\r')
-		s++;
-	size_t n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-		s[--n] = '\0';
-	return s;
-}
-
 /* Checks one entry; returns NULL and the lower-cased entry in out, or a reason. */
 static const char *entry_check(char *e, char *out)
 {
@@ -120,7 +91,7 @@ static const char *entry_check(char *e, char *out)
 		out[llen] = '@';
 		memcpy(out + llen + 1, d, strlen(d) + 1);
 	}
-	lower(out);
+	config_lower(out);
 	return NULL;
 }
 
@@ -129,73 +100,41 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void bad_line(struct buf *errors, const char *path, unsigned line, const char *text,
-		     size_t len, const char *why)
+struct users_read {
+	char **entries;
+	size_t n;
+};
+
+static unsigned users_line(void *arg, char *e, const char *path, unsigned lineno, struct buf *errors)
 {
-	buf_printf(errors, "%s:%u: '", path, line);
-	config_append_escaped(errors, text, len);
-	buf_printf(errors, "': %s\n", why);
+	struct users_read *r = arg;
+	char entry[CONFIG_ENTRY_MAX + 1];
+	const char *why = entry_check(e, entry);
+	if (why != NULL) {
+		config_line_error(errors, path, lineno, e, strlen(e), why);
+		return 1;
+	}
+	r->entries = xrealloc(r->entries, (r->n + 1) * sizeof(*r->entries));
+	r->entries[r->n++] = xstrdup(entry);
+	return 0;
 }
 
 int config_users_read(const char *path, struct config_users *out, struct buf *errors, unsigned *nbad)
 {
-	out->entries = NULL;
-	out->n = 0;
-	*nbad = 0;
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(f);
-		errno = EISDIR;
-		return -1;
-	}
-
-	char *line = NULL;
-	size_t cap = 0, n = 0;
-	ssize_t got;
-	unsigned lineno = 0;
-	while ((got = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		char entry[CONFIG_ENTRY_MAX + 1];
-		if ((size_t)got != strlen(line)) {
-			bad_line(errors, path, lineno, "", 0, "the line contains a NUL byte");
-			++*nbad;
-			continue;
-		}
-		if (got > CONFIG_USERS_LINE_MAX) {
-			bad_line(errors, path, lineno, line, 40, "line too long");
-			++*nbad;
-			continue;
-		}
-		cut_comment(line);
-		char *e = trim(line);
-		if (*e == '\0')
-			continue;
-		const char *why = entry_check(e, entry);
-		if (why != NULL) {
-			bad_line(errors, path, lineno, e, strlen(e), why);
-			++*nbad;
-			continue;
-		}
-		out->entries = xrealloc(out->entries, (n + 1) * sizeof(*out->entries));
-		out->entries[n++] = xstrdup(entry);
-	}
-	int saved = errno;
-	bool failed = ferror(f) != 0;
-	free(line);
-	fclose(f);
-	out->n = n;
-	if (failed) {
+	struct users_read r = { NULL, 0 };
+	int rc = config_lines_read(path, CONFIG_USERS_LINE_MAX, "line too long", users_line, &r, errors, nbad);
+	out->entries = r.entries;
+	out->n = r.n;
+	if (rc < 0) {
+		int saved = errno;
 		config_users_free(out);
-		errno = saved != 0 ? saved : EIO;
+		errno = saved;
 		return -1;
 	}
-	if (n > 1)
-		qsort(out->entries, n, sizeof(*out->entries), cmp_entry);
+	if (out->n > 1)
+		qsort(out->entries, out->n, sizeof(*out->entries), cmp_entry);
 	size_t u = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < out->n; i++) {
 		if (u > 0 && strcmp(out->entries[u - 1], out->entries[i]) == 0)
 			free(out->entries[i]);
 		else
@@ -232,7 +171,7 @@ bool config_user_known(const struct config_server *srv, const char *local, const
 	if (llen == 0 || llen > CONFIG_LOCAL_MAX || memchr(local, '@', llen) != NULL)
 		return false;
 	memcpy(key, local, llen + 1);
-	lower(key);
+	config_lower(key);
 	if (listed(&srv->users_list, key))
 		return true;
 	size_t dlen = domain != NULL ? strlen(domain) : 0;
@@ -240,6 +179,6 @@ bool config_user_known(const struct config_server *srv, const char *local, const
 		return false;
 	key[llen] = '@';
 	memcpy(key + llen + 1, domain, dlen + 1);
-	lower(key);
+	config_lower(key);
 	return listed(&srv->users_list, key);
 }
