@@ -1,0 +1,17 @@
+build-fuzz/src/config_login.o: src/config_login.c src/config.h \
+  src/lib/buf.h src/lib/cidr.h src/log.h src/auth.h src/config_keys.h \
+  src/lib/xalloc.h
+
+src/config.h:
+
+src/lib/buf.h:
+
+src/lib/cidr.h:
+
+src/log.h:
+
+src/auth.h:
+
+src/config_keys.h:
+
+src/lib/xalloc.h:

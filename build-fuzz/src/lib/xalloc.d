@@ -1,0 +1,3 @@
+build-fuzz/src/lib/xalloc.o: src/lib/xalloc.c src/lib/xalloc.h
+
+src/lib/xalloc.h:

@@ -1,0 +1,3 @@
+build-fuzz/src/privdrop.o: src/privdrop.c src/privdrop.h
+
+src/privdrop.h:

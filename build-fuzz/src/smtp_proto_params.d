@@ -1,0 +1,10 @@
+build-fuzz/src/smtp_proto_params.o: src/smtp_proto_params.c \
+  src/smtp_proto.h src/address.h src/smtp_proto_int.h src/lib/buf.h
+
+src/smtp_proto.h:
+
+src/address.h:
+
+src/smtp_proto_int.h:
+
+src/lib/buf.h:
