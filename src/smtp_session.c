@@ -160,6 +160,36 @@ static void session_drop_socket(struct session *s)
 	session_free(s);
 }
 
+/* Under TLS the filter hands its records to the socket's bufferevent:
+ * the last reply is sent only once that one is empty too. */
+static void session_linger_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct session *s = arg;
+	if (evbuffer_get_length(buf) == 0) {
+		evbuffer_remove_cb(buf, session_linger_cb, s);
+		session_drop_socket(s);
+	}
+}
+
+static void session_close_when_sent(struct session *s)
+{
+	struct bufferevent *under = s->ssl != NULL ? bufferevent_get_underlying(s->bev) : NULL;
+	if (under == NULL) {
+		session_drop_socket(s);
+		return;
+	}
+	struct evbuffer *uo = bufferevent_get_output(under);
+	if (evbuffer_get_length(uo) == 0) {
+		session_drop_socket(s);
+		return;
+	}
+	/* a client that stops reading is dropped after timeout_command */
+	struct timeval tv = { s->conf->timeout_command, 0 };
+	bufferevent_set_timeouts(under, NULL, &tv);
+	evbuffer_remove_cb(uo, session_linger_cb, s);	/* at most once */
+	evbuffer_add_cb(uo, session_linger_cb, s);
+}
+
 /* Moves the engine's replies to the socket; frees a closing session once
  * everything is written. */
 static void session_flush(struct session *s)
@@ -176,7 +206,7 @@ static void session_flush(struct session *s)
 	if (s->closing) {
 		bufferevent_disable(s->bev, EV_READ);
 		if (evbuffer_get_length(o) == 0)
-			session_drop_socket(s);
+			session_close_when_sent(s);
 		return;
 	}
 	/* A client that pipelines without reading replies does not make us
@@ -436,8 +466,8 @@ static void session_auth_done(void *arg)
 	}
 	auth_sasl_reject(s->sasl);
 	/* The delay grows with this IP's recent failures: guessing is slow. */
-	unsigned delay = auth_throttle_delay(t, s->client_ip, now);
 	auth_throttle_fail(t, s->client_ip, now);
+	unsigned delay = auth_throttle_delay(t, s->client_ip, now);
 	log_info("event=auth session=%llx client=%s user=\"%s\" result=failed delay=%u", s->id,
 		 s->client_ip, c->user, delay);
 	free(c);
@@ -625,7 +655,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	if (s->closing) {
-		session_drop_socket(s);
+		session_close_when_sent(s);
 		return;
 	}
 	if (s->tls_upgrade) {
