@@ -49,7 +49,7 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 
 .SECONDARY:
-.PHONY: all run test unit integration deps clean check-layers fuzz fuzz-replay fuzz-run docs
+.PHONY: all run test unit integration deps clean check-layers fuzz fuzz-replay fuzz-run docs bench
 
 all: $(BUILD)/vsmtpd $(TOOL_BINS)
 
@@ -129,6 +129,10 @@ test: deps
 docs: $(BUILD)/config-doc
 	$(BUILD)/config-doc > docs/CONFIG.md
 	$(BUILD)/config-doc example > etc/vsmtpd.conf.example
+
+# Side by side with Postfix (installs it); not part of `make test`.
+bench: all
+	bench/run.sh $(BUILD)/vsmtpd
 
 check-layers:
 	@./scripts/check-layers.sh
