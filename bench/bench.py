@@ -16,6 +16,8 @@ loudly and the result says FAILED):
   (c)     20 messages of 10 MiB over 4 sessions into a Maildir
   (d)     2,000 idle connections: how many are greeted, PSS before and after
   (e)     500 sequential one-message sessions: latency p50/p99
+  (f)     untimed: 1,000 messages under strace -c -f, system calls (and
+          fsync/fdatasync calls) per message
 Each figure is the median of --runs runs (3), (d) runs once. Runs of the two
 servers alternate so that drift of the machine hits both alike.
 Exit status: 0 when every run passed, 1 when any failed (RESULTS.md is
@@ -35,8 +37,9 @@ import time
 sys.dont_write_bytecode = True          # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchutil import (BenchFailure, ProcessRegistry, clear_maildir, count_files, cpu_seconds,
-                       percentile, pss_kib, verify_maildir, wait_count)
+from benchutil import (BenchFailure, ProcessRegistry, clear_maildir, count_files, cpu_busy,
+                       cpu_seconds, load_average, percentile, pss_kib, verify_maildir,
+                       wait_count, wait_quiet)
 from clients import IdleFleet, SourceRun, latency_run
 from servers import DOMAIN, RELAY_DOMAIN, USER, PostfixInstance, SmtpSink, VsmtpdInstance
 import report
@@ -58,6 +61,8 @@ VSMTPD_IDLE_MAX_CONNECTIONS = 3000
 LATENCY_SESSIONS = 500
 FSYNC_SECONDS = 2
 DRAIN_TIMEOUT = 30.0
+SYSCALL_MESSAGES = 1000
+QUIET_THRESHOLD = 0.15       # share of the CPUs other work may use when we start
 
 TO_LOCAL = "%s@%s" % (USER, DOMAIN)
 TO_RELAY = "%s@%s" % (USER, RELAY_DOMAIN)
@@ -317,6 +322,39 @@ class Bench:
                     self.record_failure("latency", name, "(e) %s run %d" % (name, r + 1), e)
                 clear_maildir(server.maildir)
 
+    def scenario_syscalls(self):
+        """An untimed run under strace -c -f: system calls per message, and
+        how many of them are fsync/fdatasync (the durability cost)."""
+        if shutil.which("strace") is None:
+            self.note("strace is not installed: no system-call profile")
+            return
+        n = SYSCALL_MESSAGES
+        for name, server, port in self.servers():
+            log("(f) %s: %d x 2 KiB over 8 sessions under strace -c (untimed)" % (name, n))
+            out = os.path.join(self.tmp, "strace-%s.txt" % name)
+            argv = ["strace", "-f", "-c", "-o", out]
+            for pid in server.pids():
+                argv += ["-p", str(pid)]
+            tracer = self.registry.start("strace", argv, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(1.0)
+                self.accept_run(name, server, port, 8, n, ACCEPT_SIZE)
+                time.sleep(0.5)
+            except BenchFailure as e:
+                self.fail("(f) %s under strace" % name, e)
+                continue
+            finally:
+                tracer.send_signal(signal.SIGINT)
+                try:
+                    tracer.wait(30)
+                except subprocess.TimeoutExpired:
+                    pass
+                self.registry.stop("strace")
+            calls = report.parse_strace(out)
+            if calls:
+                self.record("syscalls", name, {"messages": n, "calls": calls})
+
     def scenario_idle(self, name):
         """One fresh server, IDLE_CONNECTIONS idle clients; memory from PSS."""
         if name == "postfix":
@@ -387,6 +425,12 @@ class Bench:
     def run(self):
         started = time.monotonic()
         self.results["machine"] = report.machine_info(self.tmp, self.args.vsmtpd)
+        busy = wait_quiet(QUIET_THRESHOLD, self.args.wait_quiet, log)
+        self.results["busy_before"] = busy
+        self.results["load_before"] = load_average()
+        if busy >= QUIET_THRESHOLD:
+            self.note("other work used %.0f%% of the CPUs when the benchmark started: "
+                      "the figures are lower and noisier than on a quiet machine" % (busy * 100))
         self.machine_limits()
         self.start_servers()
         self.results["machine"]["postfix_version"] = self.postfix.version()
@@ -397,6 +441,7 @@ class Bench:
             self.scenario_relay()
             self.scenario_large()
             self.scenario_latency()
+            self.scenario_syscalls()
             time.sleep(1.0)
             for name, srv, _port in self.servers():
                 self.record("pss_load", name, {"start_kib": pss_start[name],
@@ -415,6 +460,11 @@ class Bench:
             "vsmtpd": report.log_summary(os.path.join(self.tmp, "vsmtpd", "vsmtpd.log")),
         }
         self.results["elapsed_seconds"] = time.monotonic() - started
+        self.results["load_after"] = load_average()
+        self.results["busy_after"] = cpu_busy()
+        if self.results["busy_after"] >= QUIET_THRESHOLD:
+            self.note("other work used %.0f%% of the CPUs right after the benchmark: it may "
+                      "have competed with the runs" % (self.results["busy_after"] * 100))
 
 
 def main():
@@ -424,6 +474,8 @@ def main():
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                  "RESULTS.md"))
     p.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
+    p.add_argument("--wait-quiet", type=int, default=120, metavar="SECONDS",
+                   help="wait at most this long for other work to leave the CPUs (default 120)")
     p.add_argument("--quick", action="store_true",
                    help="1 run, 500 messages, 50 latency sessions: checks the harness only")
     args = p.parse_args()
@@ -432,6 +484,8 @@ def main():
         args.runs, args.messages, args.latency = 1, 500, 50
     if not 1 <= args.runs <= 9:
         p.error("--runs must be 1 to 9")
+    if not 0 <= args.wait_quiet <= 3600:
+        p.error("--wait-quiet must be 0 to 3600")
     if not os.access(args.vsmtpd, os.X_OK):
         p.error("%s is not an executable" % args.vsmtpd)
     os.makedirs(args.tmp, exist_ok=True)

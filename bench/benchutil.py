@@ -238,6 +238,41 @@ def cpu_seconds(pids):
     return ticks / CLOCK_TICKS
 
 
+def _cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)      # idle + iowait
+    return sum(fields), idle
+
+
+def cpu_busy(seconds=2.0):
+    """Share (0..1) of all CPUs busy during the next SECONDS, from /proc/stat:
+    how much of the machine other workloads take before we start."""
+    total0, idle0 = _cpu_times()
+    time.sleep(seconds)
+    total1, idle1 = _cpu_times()
+    if total1 == total0:
+        return 0.0
+    return 1.0 - (idle1 - idle0) / (total1 - total0)
+
+
+def wait_quiet(threshold, max_wait, report):
+    """Waits (at most MAX_WAIT seconds) until other workloads use less than
+    THRESHOLD of the CPUs; returns the last busy share measured."""
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy()
+    while busy >= threshold and time.monotonic() < deadline:
+        report("the machine is %.0f%% busy with other work; waiting for it to calm down" % (busy * 100))
+        time.sleep(3.0)
+        busy = cpu_busy()
+    return busy
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 # ---- statistics --------------------------------------------------------------
 
 def median(values):

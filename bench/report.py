@@ -64,7 +64,16 @@ def _filesystem(path):
         return "unknown"
     if best is None:
         return "unknown"
-    return "%s on %s (%s, mounted at %s)" % (best[2], best[0], best[3], best[1])
+    journal = ""
+    if best[2] in ("ext3", "ext4"):
+        # jbd2 keeps one /proc entry per journalled device, e.g. vda-8.
+        dev = os.path.basename(os.path.realpath(best[0]))
+        try:
+            has = any(e.startswith(dev + "-") for e in os.listdir("/proc/fs/jbd2"))
+        except OSError:
+            has = False
+        journal = ", with a journal" if has else ", **without a journal** (no jbd2 for it)"
+    return "%s on %s%s (%s, mounted at %s)" % (best[2], best[0], journal, best[3], best[1])
 
 
 def _git_rev(binary):
@@ -142,6 +151,34 @@ def log_summary(path):
                 out["levels"][m.group(1)] += 1
                 out["top"][_normalise(m.group(1) + ": " + m.group(2))] += 1
     return out
+
+
+# ---- strace -c ---------------------------------------------------------------
+
+SYNC_CALLS = ("fsync", "fdatasync", "sync_file_range", "syncfs", "sync")
+
+
+def parse_strace(path):
+    """syscall -> calls, from the table `strace -c` writes; {} if none."""
+    calls = {}
+    try:
+        f = open(path, errors="replace")
+    except OSError:
+        return calls
+    with f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(parts) not in (5, 6) or parts[-1] == "total":
+                continue
+            try:
+                float(parts[0])
+                float(parts[1])
+                numbers = [int(x) for x in parts[2:-1]]
+            except ValueError:
+                continue
+            calls[parts[-1]] = numbers[1]
+    return calls
 
 
 # ---- formatting ----------------------------------------------------------------
@@ -227,6 +264,12 @@ def write(path, results):
     add("| memory | %s |" % m.get("memory", "?"))
     add("| file system of the temp dir (spools, Maildirs) | %s |" % m.get("filesystem", "?"))
     add("| open-file limit during the run | %s |" % results.get("fd_limit", "?"))
+    if "busy_before" in results:
+        add("| CPU used by other work just before / just after the run | %.0f%% / %.0f%% "
+            "(load average %.2f / %.2f) |" % (results["busy_before"] * 100,
+                                               results.get("busy_after", 0) * 100,
+                                               results.get("load_before", 0),
+                                               results.get("load_after", 0)))
     add("")
 
     sink = _median_field(results, "limit_sink", "machine", "rate")
@@ -335,6 +378,38 @@ def write(path, results):
         "comes only once the message is on disk (fsync) for both servers.")
     add("")
 
+    sc = {srv: _runs(results, "syscalls", srv) for srv in ("postfix", "vsmtpd")}
+    if sc["postfix"] or sc["vsmtpd"]:
+        add("## System calls per message (f)")
+        add("")
+        msgs = (sc["vsmtpd"] or sc["postfix"])[0]["messages"]
+        add("An untimed run of %d × 2 KiB over 8 sessions (scenario (a)'s load) with every "
+            "process of the server under `strace -f -c`." % msgs)
+        add("")
+        add("| system call | Postfix | vsmtpd |")
+        add("|---|---|---|")
+        per = {}
+        for srv in ("postfix", "vsmtpd"):
+            r = sc[srv]
+            per[srv] = {k: v / r[0]["messages"] for k, v in r[0]["calls"].items()} if r else {}
+        totals = {srv: sum(per[srv].values()) for srv in per}
+        syncs = {srv: sum(per[srv].get(k, 0) for k in SYNC_CALLS) for srv in per}
+        add("| **all** | %s | %s |" % (_num(totals["postfix"]) if per["postfix"] else "—",
+                                      _num(totals["vsmtpd"]) if per["vsmtpd"] else "—"))
+        add("| **fsync + fdatasync** | %s | %s |" % (_num(syncs["postfix"]) if per["postfix"] else "—",
+                                                     _num(syncs["vsmtpd"]) if per["vsmtpd"] else "—"))
+        top = collections.Counter()
+        for srv in per:
+            for k, v in per[srv].items():
+                top[k] = max(top[k], v)
+        for k, _v in top.most_common(14):
+            add("| %s | %s | %s |" % (k, _num(per["postfix"].get(k)) if per["postfix"] else "—",
+                                      _num(per["vsmtpd"].get(k)) if per["vsmtpd"] else "—"))
+        add("")
+        add("Postfix's figure covers master and every process it forked during the run "
+            "(smtpd, cleanup, qmgr, virtual, ...); vsmtpd's all its threads.")
+        add("")
+
     add("## Idle connections (d): 2000 clients that read the greeting and stay silent")
     add("")
     add("| | Postfix | vsmtpd |")
@@ -406,7 +481,7 @@ def write(path, results):
     add("| figure | server | run | values |")
     add("|---|---|---|---|")
     for key in sorted(k for k, v in results.items() if isinstance(v, dict) and k not in
-                      ("machine", "logs")):
+                      ("machine", "logs", "syscalls")):
         for srv, lst in sorted(results[key].items()):
             for i, r in enumerate(lst):
                 vals = ", ".join("%s=%s" % (k, _num(v) if isinstance(v, float) else v)

@@ -5,7 +5,9 @@
 #   VSMTPD_BINARY  default build/vsmtpd (the optimised build; built with
 #                  `make build/vsmtpd` when missing)
 #   options        --runs N (default 3), --quick (harness check only),
-#                  --out FILE (default bench/RESULTS.md)
+#                  --out FILE (default bench/RESULTS.md), --wait-quiet SECONDS
+#                  (wait at most that long, default 120, for other work to
+#                  leave the CPUs before starting)
 # Environment: BENCH_TMPDIR — where the scratch directory is made (default
 # /tmp); the figures depend on that file system. BENCH_KEEP=1 keeps the
 # scratch directory (both servers' logs) for a look afterwards.
@@ -18,30 +20,9 @@
 # Exit status: bench.py's (0 = every run passed, 1 = a run failed).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-bin=build/vsmtpd
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
-	bin=$1
-	shift
-fi
-
-bench/install-postfix.sh
-if [ ! -x "$bin" ]; then
-	make "$bin"
-fi
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-
-# The idle-connection scenario holds 2,000 connections on each side.
-want=65536
-hard=$(ulimit -Hn)
-if [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ]; then
-	ulimit -n "$want"
-else
-	ulimit -n "$hard"
-fi
-
-tmp=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/vsmtpd-bench.XXXXXX")
+# Everything runs inside functions, which bash reads whole before running:
+# editing this file while a benchmark runs cannot change what it does.
+tmp=
 
 cleanup() {
 	trap - EXIT INT TERM HUP
@@ -66,8 +47,38 @@ cleanup() {
 		rm -rf "$tmp"
 	fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
 
-echo "bench: scratch directory $tmp, open-file limit $(ulimit -n)"
-/usr/bin/python3 bench/bench.py --vsmtpd "$bin" --tmp "$tmp" "$@"
+main() {
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	cd "$root"
+	bin=build/vsmtpd
+	if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+		bin=$1
+		shift
+	fi
+
+	bench/install-postfix.sh
+	if [ ! -x "$bin" ]; then
+		make "$bin"
+	fi
+	bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+
+	# The idle-connection scenario holds 2,000 connections on each side.
+	want=65536
+	hard=$(ulimit -Hn)
+	if [ "$hard" = unlimited ] || [ "$hard" -ge "$want" ]; then
+		ulimit -n "$want"
+	else
+		ulimit -n "$hard"
+	fi
+
+	tmp=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/vsmtpd-bench.XXXXXX")
+
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+
+	echo "bench: scratch directory $tmp, open-file limit $(ulimit -n)"
+	/usr/bin/python3 bench/bench.py --vsmtpd "$bin" --tmp "$tmp" "$@"
+}
+
+main "$@"; exit $?
