@@ -122,8 +122,11 @@ class Bench:
         if self.vsmtpd is not None:
             alive = self.vsmtpd.alive()
             rc = self.vsmtpd.stop()
-            if not alive:
-                self.fail("vsmtpd", "the daemon had died (exit %s); see its log" % rc)
+            if not alive and rc != 0:
+                self.fail("vsmtpd", "the daemon had died (exit status %s, negative: killed by "
+                          "that signal); see its log" % rc)
+            elif not alive:
+                self.note("vsmtpd had exited (status 0) before it was stopped")
             elif rc not in (0, None):
                 self.note("vsmtpd exited with %s on SIGTERM" % rc)
             self.vsmtpd = None
@@ -399,6 +402,9 @@ class Bench:
     # -- failure bookkeeping -----------------------------------------------
 
     def record_failure(self, key, name, what, err):
+        if name == "vsmtpd" and self.vsmtpd is not None and not self.vsmtpd.alive():
+            err = "%s; vsmtpd had died with exit status %s (negative: killed by that signal)" % (
+                err, self.vsmtpd.proc.returncode)
         self.fail(what, err)
         self.results.setdefault("failed_keys", set()).add((key, name))
         # A server that lost mail may deliver it late into the next run: restart it.

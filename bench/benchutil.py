@@ -38,8 +38,10 @@ class ProcessRegistry:
         os.makedirs(state_dir, exist_ok=True)
 
     def start(self, name, argv, stdout=None, stderr=None, cwd=None):
+        # A session of its own: a Ctrl-C on the terminal reaches only us, and
+        # we stop our children in order (and can tell a crash from a signal).
         proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, cwd=cwd,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs[name] = proc
         with open(os.path.join(self.state_dir, name + ".pid"), "w") as f:
             f.write("%d\n" % proc.pid)

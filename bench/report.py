@@ -398,11 +398,12 @@ def write(path, results):
                                       _num(totals["vsmtpd"]) if per["vsmtpd"] else "—"))
         add("| **fsync + fdatasync** | %s | %s |" % (_num(syncs["postfix"]) if per["postfix"] else "—",
                                                      _num(syncs["vsmtpd"]) if per["vsmtpd"] else "—"))
+        # The ten most frequent calls of each server, most frequent first.
         top = collections.Counter()
         for srv in per:
-            for k, v in per[srv].items():
+            for k, v in collections.Counter(per[srv]).most_common(10):
                 top[k] = max(top[k], v)
-        for k, _v in top.most_common(14):
+        for k, _v in top.most_common():
             add("| %s | %s | %s |" % (k, _num(per["postfix"].get(k)) if per["postfix"] else "—",
                                       _num(per["vsmtpd"].get(k)) if per["vsmtpd"] else "—"))
         add("")

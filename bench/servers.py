@@ -19,13 +19,13 @@ BASE/vsmtpd/vsmtpd.log, Maildirs under BASE/vsmtpd/vmail/.
 Errors: BenchFailure when a server does not come up or does not stop.
 """
 
+import grp
 import os
 import pwd
-import grp
 import subprocess
 import time
 
-from benchutil import BenchFailure, wait_greeting, process_tree
+from benchutil import BenchFailure, process_tree, wait_greeting
 
 HOST = "127.0.0.1"
 DOMAIN = "bench.test"
