@@ -260,30 +260,29 @@ static void users_free_array(struct auth_user *users, size_t n)
 	free(users);
 }
 
-/* Opens path for reading and checks it is a private regular file. */
-static FILE *users_open(const char *path, struct buf *errors)
+FILE *auth_secret_open(const char *path, const char *what, struct buf *errors)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		buf_printf(errors, "%s: cannot open users file: %s\n", path, strerror(errno));
+		buf_printf(errors, "%s: cannot open %s: %s\n", path, what, strerror(errno));
 		return NULL;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		buf_printf(errors, "%s: cannot stat users file: %s\n", path, strerror(errno));
+		buf_printf(errors, "%s: cannot stat %s: %s\n", path, what, strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		buf_printf(errors, "%s: users file is not a regular file\n", path);
+		buf_printf(errors, "%s: %s is not a regular file\n", path, what);
 		close(fd);
 		return NULL;
 	}
 	if ((st.st_mode & 007) != 0) {
 		buf_printf(errors,
-			   "%s: users file is accessible to other users (mode %04o); "
+			   "%s: %s is accessible to other users (mode %04o); "
 			   "refusing to use it: chmod o-rwx %s\n",
-			   path, (unsigned)(st.st_mode & 07777), path);
+			   path, what, (unsigned)(st.st_mode & 07777), path);
 		close(fd);
 		return NULL;
 	}
@@ -298,7 +297,7 @@ static FILE *users_open(const char *path, struct buf *errors)
 int auth_users_load(const char *path, struct auth_users **out, struct buf *errors)
 {
 	*out = NULL;
-	FILE *f = users_open(path, errors);
+	FILE *f = auth_secret_open(path, "users file", errors);
 	if (f == NULL)
 		return -1;
 

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "lib/buf.h"
@@ -44,6 +45,14 @@ struct auth_users;
  * Never prints a hash in an error. Main thread (config loading).
  */
 int auth_users_load(const char *path, struct auth_users **out, struct buf *errors);
+
+/*
+ * Opens a file of secrets (`what` names it in errors: "users file",
+ * "credentials file") for reading: NULL with "path: message\n" appended to
+ * *errors when it cannot be opened, is not a regular file, or grants
+ * anything to "other".
+ */
+FILE *auth_secret_open(const char *path, const char *what, struct buf *errors);
 
 /* NULL is fine. */
 void auth_users_free(struct auth_users *u);
