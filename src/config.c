@@ -566,6 +566,12 @@ static void config_free(struct config *c)
 		srv->tls_ctx = NULL;
 		auth_users_free(srv->auth_db);
 		srv->auth_db = NULL;
+		SSL_CTX_free(srv->outbound_tls_ctx);
+		srv->outbound_tls_ctx = NULL;
+		free(srv->smart_host_user);
+		if (srv->smart_host_password != NULL)
+			explicit_bzero(srv->smart_host_password, strlen(srv->smart_host_password));
+		free(srv->smart_host_password);
 		free(srv->name);
 		free(srv->file);
 	}
@@ -714,6 +720,7 @@ static struct config *config_build(struct config_loader *ld)
 	for (size_t i = 0; i < c->nservers; i++) {
 		server_files(ld, &c->servers[i], lines + i * config_nkeys);
 		config_tls_build(ld, &c->servers[i], lines + i * config_nkeys, c->servers[i].line);
+		config_outbound_build(ld, &c->servers[i], lines + i * config_nkeys, c->servers[i].line);
 	}
 	buf_free(&t);
 	free(lines);

@@ -69,6 +69,19 @@ struct config_sender_login {
 	size_t n;
 };
 
+/* A next hop as configured: "host", "host:port", "[host]:port" or "[IP]:port". */
+struct config_nexthop {
+	char *host;			/* NULL: none; a name, an IPv4 or an IPv6 address (no brackets) */
+	unsigned port;			/* 0: the key's default */
+	bool mx;			/* look up MX records of host (written without brackets) */
+};
+
+/* One outbound_tls_policy item: mail for domain uses policy. */
+struct config_tls_policy {
+	char *domain;			/* lower-cased */
+	int policy;			/* enum tls_policy (outbound_conn.h) */
+};
+
 struct config_server {
 	char *name;
 	char *file;			/* where the [server NAME] section starts */
@@ -121,6 +134,28 @@ struct config_server {
 	bool relay_authenticated;	/* authenticated clients may relay (default yes) */
 	char *sender_login;		/* sender_login file, or NULL */
 	struct config_sender_login sender_logins;	/* its contents */
+
+	/* Outbound delivery (RFC 5321 5.1, 4.5.3.2; RFC 3207). */
+	unsigned outbound_port;
+	int outbound_tls;		/* enum tls_policy */
+	struct config_tls_policy *outbound_tls_policy;	/* per-domain overrides */
+	size_t noutbound_tls_policy;
+	char *outbound_tls_ca;		/* PEM CA bundle; NULL: the system's store */
+	SSL_CTX *outbound_tls_ctx;	/* client context, always built */
+	unsigned outbound_concurrency;	/* connections per destination; 0 = no limit */
+	unsigned outbound_max_messages_per_connection;
+	unsigned outbound_timeout_connect;
+	unsigned outbound_timeout_command;
+	unsigned outbound_timeout_data;
+	struct config_nexthop smart_host;
+	char *smart_host_credentials;	/* "user:password" file; NULL: no AUTH */
+	char *smart_host_user;		/* loaded from it */
+	char *smart_host_password;
+	int smart_host_tls;		/* enum tls_policy */
+	bool smart_host_direct_first;
+	unsigned delay_warning;
+	unsigned max_hop_count;
+	char *masquerade_domain;	/* NULL: none */
 };
 
 struct config_global {
@@ -128,6 +163,10 @@ struct config_global {
 	char *user;			/* NULL: stay as started */
 	unsigned workers;		/* resolved: "auto" -> number of CPUs */
 	enum log_dest log;
+	char *dns;			/* "system" or "IP:port" as normalised */
+	unsigned delivery_threads;
+	unsigned max_outbound_connections;	/* 0 = no limit */
+	unsigned outbound_idle_time;	/* seconds an idle outbound session is kept */
 };
 
 struct config {
@@ -159,6 +198,32 @@ int config_load(const char *path, struct config **out, struct buf *errors);
  */
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
+
+/*
+ * Parses a next hop: "host", "host:port", "[host]:port", "[IP]:port" or
+ * "[IPv6]:port" (host: a domain name, or a numeric address). A bracketed
+ * host or a numeric address means "no MX lookup"; port defaults to
+ * default_port. Fills *out (host allocated; free with config_nexthop_free)
+ * and returns 0, or -1 with the reason appended to *why. Any thread.
+ */
+int config_nexthop_parse(const char *text, unsigned default_port, struct config_nexthop *out,
+			 struct buf *why);
+void config_nexthop_free(struct config_nexthop *n);
+
+#define CONFIG_LMTP_PORT 24
+
+/* Where a mailbox = lmtp:... setting delivers. */
+struct config_lmtp {
+	const char *unix_path;		/* "lmtp:unix:PATH": points into the text; else NULL */
+	struct config_nexthop inet;	/* "lmtp:HOST[:PORT]" (port default 24, never MX) */
+};
+
+/* Parses a mailbox value starting "lmtp:"; 0, or -1 with the reason in *why.
+ * Free out->inet with config_nexthop_free. Any thread. */
+int config_lmtp_parse(const char *mailbox, struct config_lmtp *out, struct buf *why);
+
+/* The TLS policy for mail to domain: its outbound_tls_policy item, else outbound_tls. */
+int config_tls_policy_for(const struct config_server *srv, const char *domain);
 
 /* The server named name, or NULL. */
 const struct config_server *config_server_find(const struct config *c, const char *name);

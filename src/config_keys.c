@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "outbound_conn.h"
 #include "tls.h"
 
 _Static_assert(sizeof(enum log_dest) == sizeof(int), "CONFIG_T_ENUM stores an int");
@@ -91,6 +92,24 @@ const struct config_key config_keys[] = {
 	{ .name = "log", GLOBAL(log), .type = CONFIG_T_ENUM, .def = "stderr", .choices = log_choices,
 	  .doc = "Where log lines go.",
 	  .example = "syslog" },
+	{ .name = "dns", GLOBAL(dns), .type = CONFIG_T_RESOLVER, .def = "system",
+	  .doc = "DNS resolver for MX and address lookups: `system` (/etc/resolv.conf) or one "
+		 "name server as `IP:port` / `[IPv6]:port`.",
+	  .example = "127.0.0.1:5353" },
+	{ .name = "delivery_threads", GLOBAL(delivery_threads), .type = CONFIG_T_UINT, .def = "32",
+	  .min = 1, .max = 1024,
+	  .doc = "Threads that deliver queued mail; each holds one delivery (Maildir, LMTP or "
+		 "SMTP) at a time, so this is also the most outbound transactions at once.",
+	  .example = "64" },
+	{ .name = "max_outbound_connections", GLOBAL(max_outbound_connections), .type = CONFIG_T_UINT,
+	  .def = "200", .min = 0, .max = 100000,
+	  .doc = "Outbound SMTP and LMTP connections open at once, idle ones included; 0 = no limit.",
+	  .example = "500" },
+	{ .name = "outbound_idle_time", GLOBAL(outbound_idle_time), .type = CONFIG_T_DURATION,
+	  .def = "5s", .min = 0, .max = 3600,
+	  .doc = "How long an outbound connection is kept open after a message, for the next "
+		 "message to the same destination; 0 = close at once.",
+	  .example = "10s" },
 
 	/* [server NAME] */
 	{ .name = "listen", SERVER(listen), COUNT(nlisten), .type = CONFIG_T_LISTEN,
@@ -112,7 +131,8 @@ const struct config_key config_keys[] = {
 	{ .name = "mailbox", SERVER(mailbox), .type = CONFIG_T_MAILBOX,
 	  .def = "maildir:/var/mail/vsmtpd/%d/%u",
 	  .doc = "Where local mail is delivered: `maildir:PATH`, where `%d` is the domain, "
-		 "`%u` the local part (lower-cased) and `%%` a percent sign.",
+		 "`%u` the local part (lower-cased) and `%%` a percent sign; or an LMTP server "
+		 "(RFC 2033): `lmtp:unix:PATH` or `lmtp:HOST[:PORT]` (port 24 unless given).",
 	  .example = "maildir:./run/mail/%d/%u" },
 	{ .name = "users", SERVER(users), .type = CONFIG_T_PATH, .def_doc = "(none)",
 	  .doc = "File listing the known local recipients (see *Users file*); others are refused "
@@ -228,6 +248,83 @@ const struct config_key config_keys[] = {
 	  .doc = "File saying which AUTH user may use which envelope senders (see *Sender login "
 		 "file*). Unset: no sender check.",
 	  .example = "/etc/vsmtpd/sender_login" },
+	{ .name = "outbound_port", SERVER(outbound_port), .type = CONFIG_T_UINT, .def = "25",
+	  .min = 1, .max = 65535,
+	  .doc = "Port of the mail exchangers that relayed mail is delivered to.",
+	  .example = "2525" },
+	{ .name = "outbound_tls", SERVER(outbound_tls), .type = CONFIG_T_ENUM, .def = "may",
+	  .choices = config_tls_policy_choices,
+	  .doc = "STARTTLS when delivering (RFC 3207): `none`; `may` = when offered, certificate "
+		 "not checked; `encrypt` = required (else the mail waits); `verify` = required, and "
+		 "the certificate must be valid for the exchanger's name.",
+	  .example = "encrypt" },
+	{ .name = "outbound_tls_policy", SERVER(outbound_tls_policy), COUNT(noutbound_tls_policy),
+	  .type = CONFIG_T_TLS_POLICIES, .def = "", .def_doc = "(none)",
+	  .doc = "Per-domain exceptions to `outbound_tls`, as `domain:policy` items.",
+	  .example = "example.net:verify, legacy.example:none" },
+	{ .name = "outbound_tls_ca", SERVER(outbound_tls_ca), .type = CONFIG_T_PATH,
+	  .def_doc = "the system's CA store",
+	  .doc = "PEM file of the certificate authorities `verify` trusts.",
+	  .example = "/etc/ssl/certs/ca-certificates.crt" },
+	{ .name = "outbound_concurrency", SERVER(outbound_concurrency), .type = CONFIG_T_UINT,
+	  .def = "20", .min = 0, .max = 10000,
+	  .doc = "Connections open at once to one destination (domain, smart host or LMTP "
+		 "server); 0 = no limit.",
+	  .example = "10" },
+	{ .name = "outbound_max_messages_per_connection",
+	  SERVER(outbound_max_messages_per_connection), .type = CONFIG_T_UINT, .def = "100",
+	  .min = 0, .max = 1000000,
+	  .doc = "Messages sent over one outbound connection before it is closed; 0 = no limit.",
+	  .example = "50" },
+	{ .name = "outbound_timeout_connect", SERVER(outbound_timeout_connect),
+	  .type = CONFIG_T_DURATION, .def = "30s", .min = 1, .max = 3600,
+	  .doc = "How long to wait for a TCP connection and TLS handshake when delivering.",
+	  .example = "10s" },
+	{ .name = "outbound_timeout_command", SERVER(outbound_timeout_command),
+	  .type = CONFIG_T_DURATION, .def = "5m", .min = 1, .max = DAY,
+	  .doc = "How long to wait for the greeting and each reply when delivering "
+		 "(RFC 5321 4.5.3.2: 5m); the reply to DATA waits at most 2m of it.",
+	  .example = "2m" },
+	{ .name = "outbound_timeout_data", SERVER(outbound_timeout_data), .type = CONFIG_T_DURATION,
+	  .def = "10m", .min = 1, .max = DAY,
+	  .doc = "How long to wait for the reply to the end of a message (RFC 5321 4.5.3.2.6: "
+		 "10m); each block of content may take 3m of it.",
+	  .example = "5m" },
+	{ .name = "smart_host", SERVER(smart_host), .type = CONFIG_T_NEXTHOP, .min = 25,
+	  .def_doc = "(none: deliver to each domain's MX)",
+	  .doc = "Send all relayed mail through this host: `host[:port]` (its MX records are "
+		 "looked up), `[host]:port` or `[IP]:port` (no MX lookup). Port 25 unless given.",
+	  .example = "[relay.example.net]:587" },
+	{ .name = "smart_host_credentials", SERVER(smart_host_credentials), .type = CONFIG_T_PATH,
+	  .def_doc = "(none: no AUTH)",
+	  .doc = "File holding one `user:password` line for AUTH PLAIN/LOGIN at the smart host. "
+		 "Refused when others may read it. Sent only over TLS or to a loopback host.",
+	  .example = "/etc/vsmtpd/smarthost.secret" },
+	{ .name = "smart_host_tls", SERVER(smart_host_tls), .type = CONFIG_T_ENUM, .def = "may",
+	  .choices = config_tls_policy_choices,
+	  .doc = "STARTTLS to the smart host: `none`, `may`, `encrypt` or `verify` (as "
+		 "`outbound_tls`; `verify` checks the smart host's name).",
+	  .example = "verify" },
+	{ .name = "smart_host_direct_first", SERVER(smart_host_direct_first), .type = CONFIG_T_BOOL,
+	  .def = "no",
+	  .doc = "Try each domain's MX first and use the smart host only when that fails "
+		 "temporarily.",
+	  .example = "yes" },
+	{ .name = "delay_warning", SERVER(delay_warning), .type = CONFIG_T_DURATION, .def = "4h",
+	  .min = 0, .max = 365 * DAY,
+	  .doc = "After this long in the queue, the sender is told the message is delayed "
+		 "(RFC 3464 `delayed`); 0 = never.",
+	  .example = "1h" },
+	{ .name = "max_hop_count", SERVER(max_hop_count), .type = CONFIG_T_UINT, .def = "30",
+	  .min = 1, .max = 1000,
+	  .doc = "A message with more `Received:` headers than this is looping: it fails with "
+		 "5.4.6 (RFC 5321 6.3).",
+	  .example = "50" },
+	{ .name = "masquerade_domain", SERVER(masquerade_domain), .type = CONFIG_T_DOMAIN,
+	  .def_doc = "(none)",
+	  .doc = "For relayed mail, a sender address in one of `local_domains` is rewritten to "
+		 "this domain in MAIL FROM.",
+	  .example = "example.com" },
 };
 
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
@@ -263,6 +360,7 @@ const char config_example[] =
 	"spool   = ./run/spool        ; queued messages live here\n"
 	"log     = stderr             ; stderr | syslog\n"
 	"workers = auto               ; I/O threads: auto = one per CPU\n"
+	"dns     = system             ; resolver for MX lookups; or IP:port\n"
 	"\n"
 	"[server mx]\n"
 	"listen         = 127.0.0.1:2525   ; IP:port list; add \"tls\" after one for implicit TLS\n"
@@ -288,6 +386,15 @@ const char config_example[] =
 	"timeout_data                = 10m\n"
 	"retry                       = 5m, 10m, 20m, 40m, 1h, 2h, 4h   ; the last repeats\n"
 	"expire                      = 5d      ; then the message bounces\n"
+	"\n"
+	"# Delivery of relayed mail (to each domain's MX), at its defaults.\n"
+	"outbound_port        = 25     ; port of the exchangers\n"
+	"outbound_tls         = may    ; none | may | encrypt | verify\n"
+	"outbound_concurrency = 20     ; connections per destination\n"
+	"delay_warning        = 4h     ; tell the sender mail is late\n"
+	"max_hop_count        = 30     ; more Received: lines = a loop: 5.4.6\n"
+	"# smart_host         = [relay.example.net]:587   ; send everything there\n"
+	"# masquerade_domain  = example.com  ; rewrite local senders' domain\n"
 	"\n"
 	"[server mx2]\n"
 	"listen           = 127.0.0.2:2525\n"
@@ -365,6 +472,9 @@ static void write_range(struct buf *out, const struct config_key *k)
 	case CONFIG_T_MAILBOX:
 	case CONFIG_T_CIDRS:
 	case CONFIG_T_CERTS:
+	case CONFIG_T_NEXTHOP:
+	case CONFIG_T_RESOLVER:
+	case CONFIG_T_TLS_POLICIES:
 		return;
 	}
 }

@@ -52,6 +52,9 @@ enum config_type {
 	CONFIG_T_BOOL,		/* yes | no -> bool */
 	CONFIG_T_STRING,	/* printable ASCII; one of the row's choices if it has any */
 	CONFIG_T_CERTS,		/* list of "CERT" or "CERT:KEY" paths -> char *[] */
+	CONFIG_T_NEXTHOP,	/* host[:port] / [host]:port -> struct config_nexthop */
+	CONFIG_T_RESOLVER,	/* "system" or IP:port -> char * (normalised) */
+	CONFIG_T_TLS_POLICIES,	/* "domain:policy" list -> struct config_tls_policy[] */
 };
 
 enum config_scope {
@@ -111,6 +114,25 @@ void config_value_free(const struct config_key *k, void *base);
  * appended to *why and *list, *n untouched.
  */
 int config_certs_parse(const char *text, char ***list, size_t *n, struct buf *why);
+
+/*
+ * The outbound value types (config_outbound.c): CONFIG_T_NEXTHOP (the
+ * row's min is the default port), CONFIG_T_RESOLVER, CONFIG_T_TLS_POLICIES.
+ * Same contract as config_value_parse() / config_value_free().
+ */
+int config_outbound_parse(const struct config_key *k, const char *text, void *field, size_t *count,
+			  struct buf *why);
+void config_outbound_free(const struct config_key *k, void *field, size_t *count);
+
+/* The choices of a TLS policy key: none, may, encrypt, verify. */
+extern const struct config_choice config_tls_policy_choices[];
+
+/*
+ * One "IP:port" or "[IPv6]:port" (numeric) into *out (config_value.c; the
+ * listen parser). Returns 0, or -1 with the reason appended to *why.
+ */
+struct config_listen;
+int config_endpoint_parse(const char *item, size_t len, struct config_listen *out, struct buf *why);
 
 /* Frees n strings and the array holding them (config_value.c). */
 void config_list_free(char **list, size_t n);
@@ -197,5 +219,14 @@ const char *config_loader_path(const struct config_loader *ld);
 struct config_server;
 void config_tls_build(struct config_loader *ld, struct config_server *srv, const int *lines,
 		      int section_line);
+
+/*
+ * The outbound keys of one server (config_outbound.c), after every key was
+ * parsed: builds srv->outbound_tls_ctx, reads smart_host_credentials (mode
+ * checked like auth_users) and checks the rules between the keys. lines as
+ * for config_tls_build().
+ */
+void config_outbound_build(struct config_loader *ld, struct config_server *srv, const int *lines,
+			   int section_line);
 
 #endif

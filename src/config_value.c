@@ -204,6 +204,9 @@ static void format_bound(struct buf *out, enum config_type type, unsigned long l
 	case CONFIG_T_BOOL:
 	case CONFIG_T_STRING:
 	case CONFIG_T_CERTS:
+	case CONFIG_T_NEXTHOP:
+	case CONFIG_T_RESOLVER:
+	case CONFIG_T_TLS_POLICIES:
 		buf_printf(out, "%llu", v);
 		return;
 	}
@@ -484,7 +487,7 @@ static int parse_port(const char *s, unsigned *port)
 	return 0;
 }
 
-static int listen_one(const char *item, size_t len, struct config_listen *out, struct buf *why)
+int config_endpoint_parse(const char *item, size_t len, struct config_listen *out, struct buf *why)
 {
 	char s[CONFIG_LISTEN_ITEM_MAX];
 	if (len >= sizeof(s)) {
@@ -591,7 +594,7 @@ static int parse_listen(const struct config_key *k, const char *text, void *base
 			goto fail;
 		}
 		list = xrealloc(list, (n + 1) * sizeof(*list));
-		if (listen_one(item, len, &list[n], why) < 0)
+		if (config_endpoint_parse(item, len, &list[n], why) < 0)
 			goto fail;
 		n++;
 		flag_ok = true;
@@ -612,11 +615,16 @@ static int parse_mailbox(const char *text, void *field, struct buf *why)
 {
 	static const char maildir[] = "maildir:";
 	if (strncmp(text, "lmtp:", 5) == 0) {
-		buf_append_str(why, "LMTP delivery is not supported yet; use maildir:PATH");
-		return -1;
+		struct config_lmtp t;
+		if (config_lmtp_parse(text, &t, why) < 0)
+			return -1;
+		config_nexthop_free(&t.inet);
+		*(char **)field = xstrdup(text);
+		return 0;
 	}
 	if (strncmp(text, maildir, sizeof(maildir) - 1) != 0 || text[sizeof(maildir) - 1] == '\0') {
-		buf_append_str(why, "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
+		buf_append_str(why, "expected maildir:PATH, lmtp:unix:PATH or lmtp:HOST[:PORT] "
+				    "(e.g. maildir:/var/mail/vsmtpd/%d/%u)");
 		return -1;
 	}
 	for (const char *p = text; *p != '\0'; p++) {
@@ -758,6 +766,10 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 		return parse_string(k, text, field, why);
 	case CONFIG_T_CERTS:
 		return parse_certs(k, text, base, why);
+	case CONFIG_T_NEXTHOP:
+	case CONFIG_T_RESOLVER:
+	case CONFIG_T_TLS_POLICIES:
+		return config_outbound_parse(k, text, field, k->off_n != 0 ? count_of(k, base) : NULL, why);
 	}
 	buf_append_str(why, "internal error: unknown type");
 	return -1;
@@ -795,6 +807,11 @@ void config_value_free(const struct config_key *k, void *base)
 		set->n = 0;
 		return;
 	}
+	case CONFIG_T_NEXTHOP:
+	case CONFIG_T_RESOLVER:
+	case CONFIG_T_TLS_POLICIES:
+		config_outbound_free(k, field, k->off_n != 0 ? count_of(k, base) : NULL);
+		return;
 	case CONFIG_T_ENUM:
 	case CONFIG_T_UINT:
 	case CONFIG_T_SIZE:

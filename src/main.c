@@ -25,9 +25,11 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "dns.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "log.h"
+#include "outbound_conn.h"
 #include "privdrop.h"
 #include "queue.h"
 #include "server.h"
@@ -38,7 +40,6 @@
 #define VSMTPD_VERSION "0.1.0"
 #define DEFAULT_CONFIG "/etc/vsmtpd/vsmtpd.conf"
 #define COMMIT_THREADS 16	/* parallel fsyncs let the kernel merge journal commits */
-#define DELIVERY_THREADS 8
 #define SHUTDOWN_WAIT_SECONDS 30
 
 struct daemon {
@@ -46,6 +47,8 @@ struct daemon {
 	struct event_base *base;
 	struct spool *spool;
 	struct queue *queue;
+	struct dns *dns;
+	struct oconn_pool *pool;
 	struct server_ctx ctx;
 	struct server **servers;
 	size_t nservers;
@@ -136,7 +139,11 @@ static void start(struct daemon *d)
 	for (unsigned i = 0; i < d->ctx.nworkers; i++)
 		d->ctx.workers[i] = worker_start(i);
 
-	d->queue = queue_new(d->base, d->spool, cfg, DELIVERY_THREADS);
+	d->dns = dns_new(cfg->global.dns, err, sizeof(err));
+	if (d->dns == NULL)
+		log_fatal("event=fatal reason=\"dns: %s\"", err);
+	d->pool = oconn_pool_new(cfg->global.outbound_idle_time, cfg->global.max_outbound_connections);
+	d->queue = queue_new(d->base, d->spool, cfg, cfg->global.delivery_threads, d->dns, d->pool);
 	spool_set_commit_hook(d->spool, commit_hook, d->queue);
 
 	d->servers = xcalloc(cfg->nservers, sizeof(*d->servers));
@@ -169,6 +176,8 @@ static void stop(struct daemon *d)
 	 * feed the queue: unhook, stop deliveries, then stop the spool. */
 	spool_set_commit_hook(d->spool, NULL, NULL);
 	queue_free(d->queue);
+	oconn_pool_free(d->pool);
+	dns_free(d->dns);
 	spool_close(d->spool);
 	event_free(d->sig_term);
 	event_free(d->sig_int);

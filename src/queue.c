@@ -37,6 +37,7 @@
 #define QUEUE_TIMER_MAX 60	/* longest sleep: wall-clock jumps are noticed within it */
 #define QUEUE_MAP_MIN 64	/* initial index slots (a power of two) */
 #define QUEUE_NOT_IN_HEAP SIZE_MAX
+#define QUEUE_IDLE_CHECK 1	/* seconds between idle-session sweeps of a waiting thread */
 
 struct queue_msg {
 	char id[SPOOL_ID_MAX + 1];
@@ -62,7 +63,6 @@ struct queue_id {
 struct queue {
 	/* main thread only */
 	struct event_base *base;
-	struct spool *spool;
 	struct config *cfg;
 	struct queue_msg **slots;	/* index; NULL = empty slot */
 	size_t nslots, count;
@@ -71,7 +71,7 @@ struct queue {
 	struct event *timer;
 	struct event *wake;
 	unsigned inflight, max_inflight;
-	long long started;		/* process start: older queue files may be delivered already */
+	struct queue_env env;		/* spool, dns, pool, process start (read-only once built) */
 
 	/* shared, under lock */
 	pthread_mutex_t lock;
@@ -226,8 +226,18 @@ static void *queue_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&q->lock);
-		while (!q->stopping && q->jobs == NULL)
-			pthread_cond_wait(&q->cond, &q->lock);
+		while (!q->stopping && q->jobs == NULL) {
+			/* idle: close the outbound sessions nobody reused in time */
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += QUEUE_IDLE_CHECK;
+			if (pthread_cond_timedwait(&q->cond, &q->lock, &until) != 0 && q->jobs == NULL &&
+			    !q->stopping) {
+				pthread_mutex_unlock(&q->lock);
+				oconn_pool_expire(q->env.pool);
+				pthread_mutex_lock(&q->lock);
+			}
+		}
 		if (q->stopping) {
 			pthread_mutex_unlock(&q->lock);
 			return NULL;
@@ -238,8 +248,8 @@ static void *queue_thread(void *arg)
 			q->jobs_tail = NULL;
 		pthread_mutex_unlock(&q->lock);
 
-		job->outcome = queue_deliver(q->spool, job->cfg, job->id, (long long)time(NULL),
-					     q->started, &job->next_try);
+		job->outcome = queue_deliver(&q->env, job->cfg, job->id, (long long)time(NULL),
+					     &job->next_try);
 		config_unref(job->cfg);
 		job->cfg = NULL;
 
@@ -386,12 +396,12 @@ static void queue_on_wake(evutil_socket_t fd, short what, void *arg)
 
 /* ---- public -------------------------------------------------------------- */
 
-struct queue *queue_new(struct event_base *base, struct spool *spool, struct config *cfg, unsigned nthreads)
+struct queue *queue_new(struct event_base *base, struct spool *spool, struct config *cfg, unsigned nthreads,
+			struct dns *dns, struct oconn_pool *pool)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 
 	q->base = base;
-	q->spool = spool;
 	q->cfg = config_ref(cfg);
 	q->nslots = QUEUE_MAP_MIN;
 	q->slots = xcalloc(q->nslots, sizeof(*q->slots));
@@ -399,7 +409,10 @@ struct queue *queue_new(struct event_base *base, struct spool *spool, struct con
 	q->max_inflight = q->nthreads * QUEUE_JOBS_PER_THREAD;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
-	q->started = (long long)time(NULL);
+	q->env.spool = spool;
+	q->env.dns = dns;
+	q->env.pool = pool;
+	q->env.started = (long long)time(NULL);
 	q->timer = evtimer_new(base, queue_on_timer, q);
 	q->wake = event_new(base, -1, 0, queue_on_wake, q);
 	if (q->timer == NULL || q->wake == NULL)
@@ -426,7 +439,7 @@ static void queue_recover_one(void *arg, const char *id)
 int queue_recover(struct queue *q)
 {
 	size_t before = q->count;
-	int n = spool_scan(q->spool, queue_recover_one, q);
+	int n = spool_scan(q->env.spool, queue_recover_one, q);
 	if (n < 0)
 		log_error("event=queue_error reason=\"spool scan failed; queued mail is not being delivered\"");
 	queue_dispatch(q);

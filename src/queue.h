@@ -7,13 +7,13 @@
  * delivers each due recipient (route: local Maildir), writes each
  * recipient's new state in place and syncs it, and removes the file once
  * every recipient is final. Deferred recipients are retried on the
- * server's `retry` schedule until `expire`, then failed. Recipients in
- * non-local domains stay pending, retried on the schedule without expiring,
- * until remote delivery exists (they are never dropped).
- * Log lines (log.h), one per event:
- *   event=delivered id=ID to=<addr> mailbox=DIR/new/NAME
- *   event=deferred id=ID to=<addr> tries=N next_try=SECONDS-FROM-NOW reason="..."
- *   event=failed id=ID to=<addr> reason="..."
+ * server's `retry` schedule until `expire`, then failed. Local recipients
+ * go to Maildirs or LMTP servers, others to their domain's exchangers or
+ * the smart host (queue_relay.c).
+ * Log lines (log.h), one per event (queue_int.h has the full forms):
+ *   event=delivered id=ID to=<addr> (mailbox=DIR/new/NAME | relay=H[IP]:P) status=sent ...
+ *   event=deferred id=ID to=<addr> ... tries=N next_try=SECONDS-FROM-NOW reason="..."
+ *   event=failed id=ID to=<addr> ... status=bounced reason="..."
  *   event=removed id=ID
  *   event=quarantined id=ID reason="..."  (a corrupt queue file, moved to corrupt/)
  *
@@ -28,12 +28,20 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "dns.h"
+#include "outbound_conn.h"
 #include "spool.h"
 
 struct queue;
 
-/* Starts nthreads (0 counts as 1) delivery threads; takes a reference on cfg. */
-struct queue *queue_new(struct event_base *base, struct spool *spool, struct config *cfg, unsigned nthreads);
+/*
+ * Starts nthreads (0 counts as 1) delivery threads; takes a reference on
+ * cfg. dns and pool serve LMTP and SMTP deliveries; they must outlive the
+ * queue. Idle sessions of the pool are closed by the delivery threads
+ * once they have waited outbound_idle_time.
+ */
+struct queue *queue_new(struct event_base *base, struct spool *spool, struct config *cfg, unsigned nthreads,
+			struct dns *dns, struct oconn_pool *pool);
 /* Uses cfg (takes a reference) for deliveries that start from now on. */
 void queue_set_config(struct queue *q, struct config *cfg);
 /*

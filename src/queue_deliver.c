@@ -14,8 +14,11 @@
  *   twice.
  * - `now` comes in from the caller: expiry and the retry schedule are pure
  *   arithmetic (queue_sched.c).
+ * - A message with more Received: fields than max_hop_count is looping:
+ *   every due recipient fails (RFC 5321 6.3), local ones too.
  * Not here: choosing when to run (queue.c), where a recipient goes
- * (route.c), writing the Maildir file (deliver_maildir.c).
+ * (route.c), writing the Maildir file (deliver_maildir.c), LMTP and SMTP
+ * transactions (queue_relay.c, deliver_smtp.c).
  * Log lines are key=value; reasons are quoted with '"' replaced by '\''.
  * RFC 5321 4.5.4.1 (retry, give-up), RFC 3463 (codes in reasons).
  */
@@ -27,14 +30,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "deliver_maildir.h"
 #include "lib/xalloc.h"
 #include "log.h"
+#include "message.h"
+#include "queue_int.h"
 #include "queue_sched.h"
 #include "route.h"
 
 #define QUEUE_REASON_MAX 512
+#define QUEUE_HEADER_READ (64 * 1024)	/* Received: fields are counted in this much of the header */
 
 /* Copies text into out with double quotes and control characters made harmless. */
 static const char *queue_quote(const char *text, char *out, size_t size)
@@ -48,78 +55,159 @@ static const char *queue_quote(const char *text, char *out, size_t size)
 	return out;
 }
 
-static void queue_log_failed(const char *id, const char *addr, const char *reason)
+/* The enhanced status code in "550 5.1.1 text" or "5.1.1 text", or def. */
+static const char *queue_dsn_of(const char *text, char *out, size_t size, const char *def)
 {
-	char q[QUEUE_REASON_MAX];
-	log_info("event=failed id=%s to=<%s> reason=\"%s\"", id, addr, queue_quote(reason, q, sizeof(q)));
+	const char *p = text;
+	if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9' && p[3] == ' ')
+		p += 4;
+	size_t n = strspn(p, "0123456789.");
+	if (n >= 5 && n < size && (p[0] == '2' || p[0] == '4' || p[0] == '5') && p[1] == '.') {
+		memcpy(out, p, n);
+		out[n] = '\0';
+		return out;
+	}
+	return def;
 }
 
-/* A temporary failure of recipient r at now: defer it, or fail it when expired. */
-static void queue_defer(const char *id, struct envelope *env, struct envelope_rcpt *r,
-			const struct config_server *srv, bool expires, const char *reason, long long now)
+/* " relay=R" or "" */
+static void queue_relay_field(const char *relay, char *out, size_t size)
 {
+	if (relay != NULL && relay[0] != '\0')
+		snprintf(out, size, " relay=%s", relay);
+	else
+		out[0] = '\0';
+}
+
+void queue_rcpt_sent(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
+		     const char *reply)
+{
+	struct envelope_rcpt *r = &a->f->env.rcpts[i];
+	char q[QUEUE_REASON_MAX], d[16], rf[OCONN_PEER_MAX + 8];
+	r->state = RCPT_DELIVERED;
+	a->changed[i] = true;
+	queue_relay_field(relay, rf, sizeof(rf));
+	log_info("event=delivered id=%s to=<%s>%s delay=%lld status=sent dsn=%s reply=\"%s\"", a->id,
+		 r->addr, rf, a->now - a->f->env.arrival, dsn != NULL ? dsn : queue_dsn_of(reply, d, sizeof(d), "2.0.0"),
+		 queue_quote(reply, q, sizeof(q)));
+}
+
+void queue_rcpt_failed(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
+		       const char *reason)
+{
+	struct envelope_rcpt *r = &a->f->env.rcpts[i];
+	char q[QUEUE_REASON_MAX], d[16], rf[OCONN_PEER_MAX + 8];
+	r->state = RCPT_FAILED;
+	a->changed[i] = true;
+	queue_relay_field(relay, rf, sizeof(rf));
+	log_info("event=failed id=%s to=<%s>%s delay=%lld status=bounced dsn=%s reason=\"%s\"", a->id,
+		 r->addr, rf, a->now - a->f->env.arrival,
+		 dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "5.0.0"),
+		 queue_quote(reason, q, sizeof(q)));
+}
+
+void queue_rcpt_deferred(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
+			 const char *reason)
+{
+	struct envelope *env = &a->f->env;
+	struct envelope_rcpt *r = &env->rcpts[i];
+	const struct config_server *srv = a->policy;
 	const unsigned *retry = srv != NULL ? srv->retry : NULL;
 	size_t nretry = srv != NULL ? srv->nretry : 0;
-	unsigned expire = srv != NULL && expires ? srv->expire : 0;
+	unsigned expire = srv != NULL ? srv->expire : 0;
+	char q[QUEUE_REASON_MAX], d[16], rf[OCONN_PEER_MAX + 8];
 
+	a->changed[i] = true;
 	if (r->tries < QUEUE_TRIES_MAX)
 		r->tries++;
-	if (queue_sched_expired(now, env->arrival, expire)) {
+	if (queue_sched_expired(a->now, env->arrival, expire)) {
 		char why[QUEUE_REASON_MAX];
 		snprintf(why, sizeof(why), "4.4.7 delivery time expired after %u tries; last error: %s",
 			 r->tries, reason);
-		r->state = RCPT_FAILED;
-		queue_log_failed(id, r->addr, why);
+		queue_rcpt_failed(a, i, relay, "4.4.7", why);
 		return;
 	}
-	r->next_try = queue_sched_next_try(retry, nretry, r->tries, now, env->arrival, expire);
-	char q[QUEUE_REASON_MAX];
-	log_info("event=deferred id=%s to=<%s> tries=%u next_try=%lld reason=\"%s\"", id, r->addr,
-		 r->tries, r->next_try - now, queue_quote(reason, q, sizeof(q)));
+	r->next_try = queue_sched_next_try(retry, nretry, r->tries, a->now, env->arrival, expire);
+	queue_relay_field(relay, rf, sizeof(rf));
+	log_info("event=deferred id=%s to=<%s>%s delay=%lld status=deferred dsn=%s tries=%u next_try=%lld "
+		 "reason=\"%s\"", a->id, r->addr, rf, a->now - env->arrival,
+		 dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "4.0.0"), r->tries,
+		 r->next_try - a->now, queue_quote(reason, q, sizeof(q)));
 }
 
-/* Delivers recipient r once and sets its new state. */
-static void queue_deliver_rcpt(const char *id, struct spool_file *f, size_t i, bool earlier_run,
-			       const struct config *cfg, const struct config_server *policy, long long now)
+void queue_rcpt_busy(struct queue_attempt *a, size_t i)
 {
-	struct envelope *env = &f->env;
+	/* in memory only: the state on disk (due) is still right */
+	a->f->env.rcpts[i].next_try = a->now + 1;
+}
+
+/* Delivers recipient i into its Maildir. */
+static void queue_maildir(struct queue_attempt *a, size_t i, const struct route *rt, bool earlier_run)
+{
+	struct envelope *env = &a->f->env;
 	struct envelope_rcpt *r = &env->rcpts[i];
-	struct route rt;
 	struct maildir_result res;
 	char unique[64];
 
 	/* One name per (message, recipient): a copy a crashed run published is
 	 * recognised, so a restart never delivers it twice. */
-	snprintf(unique, sizeof(unique), "%lld.%s_%zu", env->arrival, id, i);
+	snprintf(unique, sizeof(unique), "%lld.%s_%zu", env->arrival, a->id, i);
+	if (deliver_maildir_once(rt->maildir, unique, earlier_run, env->sender, r->addr, a->f->fd,
+				 a->f->content_off, a->f->content_len, &res) == 0) {
+		r->state = RCPT_DELIVERED;
+		a->changed[i] = true;
+		log_info("event=delivered id=%s to=<%s> delay=%lld status=sent mailbox=%s/new/%s%s", a->id,
+			 r->addr, a->now - env->arrival, rt->maildir, res.name,
+			 res.already ? " already=yes" : "");
+		return;
+	}
+	if (res.permanent)
+		queue_rcpt_failed(a, i, NULL, NULL, res.text);
+	else
+		queue_rcpt_deferred(a, i, NULL, NULL, res.text);
+}
 
-	route_rcpt(cfg, env->server, r->addr, &rt);
-	/* the retry policy of the server that accepted it, or of the domain's owner */
-	const struct config_server *srv = policy != NULL ? policy : rt.srv;
+/* Received: fields beyond the policy's max_hop_count: the reason, else NULL. */
+static const char *queue_loop_check(struct queue_attempt *a, char *why, size_t size)
+{
+	if (a->policy == NULL || a->policy->max_hop_count == 0)
+		return NULL;
+	size_t want = a->f->content_len < QUEUE_HEADER_READ ? (size_t)a->f->content_len : QUEUE_HEADER_READ;
+	char *head = xmalloc(want > 0 ? want : 1);
+	ssize_t got = pread(a->f->fd, head, want, a->f->content_off);
+	unsigned hops = got > 0 ? message_count_field(head, (size_t)got, "Received") : 0;
+	free(head);
+	if (hops <= a->policy->max_hop_count)
+		return NULL;
+	snprintf(why, size, "5.4.6 too many hops: %u Received: header fields, the limit is %u (mail loop?)",
+		 hops, a->policy->max_hop_count);
+	return why;
+}
+
+/* Routes recipient i: local Maildir at once; LMTP and remote into hops. */
+static void queue_route_one(struct queue_attempt *a, size_t i, bool earlier_run,
+			    struct queue_hop *hops, size_t *nhops)
+{
+	struct route rt;
+	route_rcpt(a->cfg, a->f->env.server, a->f->env.rcpts[i].addr, &rt);
 	switch (rt.kind) {
 	case ROUTE_LOCAL:
-		if (deliver_maildir_once(rt.maildir, unique, earlier_run, env->sender, r->addr, f->fd,
-					 f->content_off, f->content_len, &res) == 0) {
-			r->state = RCPT_DELIVERED;
-			log_info("event=delivered id=%s to=<%s> mailbox=%s/new/%s%s", id, r->addr, rt.maildir,
-				 res.name, res.already ? " already=yes" : "");
-			return;
-		}
-		if (res.permanent) {
-			r->state = RCPT_FAILED;
-			queue_log_failed(id, r->addr, res.text);
-			return;
-		}
-		queue_defer(id, env, r, srv, true, res.text, now);
+		queue_maildir(a, i, &rt, earlier_run);
 		return;
-	case ROUTE_REMOTE:
-		queue_defer(id, env, r, srv, false, rt.text, now);
+	case ROUTE_LMTP:
+	case ROUTE_REMOTE: {
+		struct queue_hop *h = &hops[(*nhops)++];
+		h->i = i;
+		h->kind = rt.kind;
+		h->srv = rt.srv;
+		memcpy(h->domain, rt.domain, sizeof(h->domain));
 		return;
+	}
 	case ROUTE_DEFER:
-		queue_defer(id, env, r, srv, true, rt.text, now);
+		queue_rcpt_deferred(a, i, NULL, NULL, rt.text);
 		return;
 	case ROUTE_FAILED:
-		r->state = RCPT_FAILED;
-		queue_log_failed(id, r->addr, rt.text);
+		queue_rcpt_failed(a, i, NULL, NULL, rt.text);
 		return;
 	}
 }
@@ -148,46 +236,60 @@ static enum queue_outcome queue_open_failed(struct spool *spool, const char *id,
 	}
 }
 
-enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, const char *id,
-				 long long now, long long started, long long *next_try)
+enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config *cfg, const char *id,
+				 long long now, long long *next_try)
 {
 	struct spool_file f;
 
 	*next_try = now + QUEUE_IOERR_RETRY;
-	if (spool_file_open(spool, id, &f) < 0)
-		return queue_open_failed(spool, id, errno, now, next_try);
+	if (spool_file_open(qe->spool, id, &f) < 0)
+		return queue_open_failed(qe->spool, id, errno, now, next_try);
 
 	struct envelope *env = &f.env;
 	const char *first_domain = NULL;
 	if (env->nrcpts > 0 && (first_domain = strrchr(env->rcpts[0].addr, '@')) != NULL)
 		first_domain++;
-	const struct config_server *policy = route_server(cfg, env->server, first_domain);
-	bool *changed = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(*changed));
-	bool all_final = true;
-	long long earliest = 0;
-	bool have_earliest = false;
+	struct queue_attempt a = {
+		.qe = qe, .cfg = cfg, .id = id, .f = &f, .now = now,
+		.policy = route_server(cfg, env->server, first_domain),
+		.changed = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(bool)),
+	};
+	struct queue_hop *hops = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(*hops));
+	size_t nhops = 0;
 
 	/* A file last written before this process started may have been
 	 * delivered by the run that crashed: look for its copies in cur/ too. */
 	struct stat st;
-	bool earlier_run = fstat(f.fd, &st) == 0 && (long long)st.st_mtime <= started;
+	bool earlier_run = fstat(f.fd, &st) == 0 && (long long)st.st_mtime <= qe->started;
+	char loop[QUEUE_REASON_MAX];
+	const char *looping = queue_loop_check(&a, loop, sizeof(loop));
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		struct envelope_rcpt *r = &env->rcpts[i];
-		if (r->state == RCPT_PENDING && r->next_try <= now) {
-			queue_deliver_rcpt(id, &f, i, earlier_run, cfg, policy, now);
-			changed[i] = true;
-		}
+		if (r->state != RCPT_PENDING || r->next_try > now)
+			continue;
+		if (looping != NULL)
+			queue_rcpt_failed(&a, i, NULL, "5.4.6", looping);
+		else
+			queue_route_one(&a, i, earlier_run, hops, &nhops);
+	}
+	if (nhops > 0)
+		queue_relay(&a, hops, nhops);
+	free(hops);
+
+	bool all_final = true;
+	long long earliest = 0;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		struct envelope_rcpt *r = &env->rcpts[i];
 		if (r->state != RCPT_PENDING)
 			continue;
-		all_final = false;
-		if (!have_earliest || r->next_try < earliest)
+		if (all_final || r->next_try < earliest)
 			earliest = r->next_try;
-		have_earliest = true;
+		all_final = false;
 	}
 
 	enum queue_outcome outcome = QUEUE_OUTCOME_KEEP;
 	if (all_final) {
-		if (spool_remove(spool, id) == 0) {
+		if (spool_remove(qe->spool, id) == 0) {
 			log_info("event=removed id=%s", id);
 			outcome = QUEUE_OUTCOME_FORGET;
 			goto done;
@@ -198,7 +300,7 @@ enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, 
 	*next_try = earliest;
 	bool dirty = false;
 	for (size_t i = 0; i < env->nrcpts; i++) {
-		if (!changed[i])
+		if (!a.changed[i])
 			continue;
 		if (spool_file_update_rcpt(&f, i) == 0) {
 			dirty = true;
@@ -213,7 +315,7 @@ enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, 
 		*next_try = now + QUEUE_IOERR_RETRY;
 	}
 done:
-	free(changed);
+	free(a.changed);
 	spool_file_close(&f);
 	return outcome;
 }

@@ -10,10 +10,20 @@
 #define VSMTPD_QUEUE_DELIVER_H
 
 #include "config.h"
+#include "dns.h"
+#include "outbound_conn.h"
 #include "spool.h"
 
 #define QUEUE_IOERR_RETRY 60	/* seconds before a message whose file failed us is tried again */
 #define QUEUE_TRIES_MAX 9999	/* the fixed-width tries field of a queue file */
+
+/* What every attempt needs besides the config; owned by the queue's creator. */
+struct queue_env {
+	struct spool *spool;
+	struct dns *dns;		/* MX and address lookups */
+	struct oconn_pool *pool;	/* outbound sessions and their limits */
+	long long started;		/* when this process started (unix seconds) */
+};
 
 enum queue_outcome {
 	QUEUE_OUTCOME_FORGET,	/* the file is gone (removed, quarantined, vanished): drop it */
@@ -22,22 +32,24 @@ enum queue_outcome {
 
 /*
  * Opens queue/ID, delivers every PENDING recipient whose next_try <= now
- * (route, then Maildir), and records each result: DELIVERED, FAILED
+ * (route, then Maildir, LMTP or SMTP: the recipients of one destination in
+ * one transaction), and records each result: DELIVERED, FAILED
  * (permanent, or a temporary failure at or after arrival + expire of the
  * server's policy in cfg), or still PENDING with tries + 1 and next_try from
- * the retry schedule. Recipients of non-local domains stay PENDING and do
- * not expire (remote delivery does not exist yet; they are never dropped).
+ * the retry schedule (a destination at its connection limit is tried again
+ * a second later without counting a try). A message with more Received:
+ * fields than max_hop_count fails every due recipient with 5.4.6.
  * When every recipient is final the file is removed; otherwise the changed
  * state fields are written in place and synced once. A corrupt file is
  * quarantined. Logs one line per event (delivered, deferred, failed,
  * removed, quarantined). Returns the outcome; for KEEP, *next_try is the
  * earliest time a recipient is due (now + QUEUE_IOERR_RETRY after a disk
- * error). Each copy is named after (message, recipient), so a copy an
- * earlier run published is found, not written twice; `started` is when this
- * process started: a file last written at or before it may have been
- * delivered by a crashed run, so cur/ is searched as well.
+ * error). Each Maildir copy is named after (message, recipient), so a copy
+ * an earlier run published is found, not written twice; a file last
+ * written at or before env->started may have been delivered by a crashed
+ * run, so cur/ is searched as well.
  */
-enum queue_outcome queue_deliver(struct spool *spool, const struct config *cfg, const char *id,
-				 long long now, long long started, long long *next_try);
+enum queue_outcome queue_deliver(const struct queue_env *env, const struct config *cfg, const char *id,
+				 long long now, long long *next_try);
 
 #endif

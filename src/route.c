@@ -8,8 +8,10 @@
  * (the users file may have changed since RCPT), and its local part must
  * name a file safely (maildir_expand / address_local_is_safe): a
  * "user%remote" or "../x" local part fails for good, it is never relayed
- * nor turned into a path. Not here: delivery itself (deliver_maildir.c),
- * retry policy (queue.c). RFC 5321 2.3.5 (domains), 4.5.1 (postmaster),
+ * nor turned into a path. Remote domains are relayed under the delivery
+ * settings of the accepting server; masquerading (route_masquerade) is
+ * applied to relayed mail only. Not here: delivery itself
+ * (deliver_maildir.c, deliver_smtp.c), retry policy (queue.c). RFC 5321 2.3.5 (domains), 4.5.1 (postmaster),
  * RFC 3463 codes in every text.
  */
 #include "route.h"
@@ -88,8 +90,9 @@ void route_rcpt(const struct config *cfg, const char *server, const char *addr, 
 		srv = route_local_server(cfg, domain);
 	}
 	out->srv = srv;
+	snprintf(out->domain, sizeof(out->domain), "%s", domain);
 	if (srv == NULL) {
-		route_set(out, ROUTE_REMOTE, "4.4.0 remote delivery not available yet");
+		out->kind = ROUTE_REMOTE;
 		return;
 	}
 	if (!config_user_known(srv, local, domain)) {
@@ -103,7 +106,7 @@ void route_rcpt(const struct config *cfg, const char *server, const char *addr, 
 		return;
 	}
 	if (strncmp(tmpl, ROUTE_LMTP_PREFIX, strlen(ROUTE_LMTP_PREFIX)) == 0) {
-		route_set(out, ROUTE_DEFER, "4.3.5 LMTP delivery not available yet");
+		out->kind = ROUTE_LMTP;
 		return;
 	}
 	if (strncmp(tmpl, ROUTE_MAILDIR_PREFIX, strlen(ROUTE_MAILDIR_PREFIX)) == 0)
@@ -115,4 +118,14 @@ void route_rcpt(const struct config *cfg, const char *server, const char *addr, 
 		return;
 	}
 	out->kind = ROUTE_LOCAL;
+}
+
+const char *route_masquerade(const struct config_server *srv, const char *sender, char *out, size_t size)
+{
+	const char *at = strrchr(sender, '@');
+	if (srv != NULL && srv->masquerade_domain != NULL && at != NULL && config_is_local_domain(srv, at + 1))
+		snprintf(out, size, "%.*s@%s", (int)(at - sender), sender, srv->masquerade_domain);
+	else
+		snprintf(out, size, "%s", sender);
+	return out;
 }

@@ -31,6 +31,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "outbound_conn.h"
 #include "tls.h"
 
 static char tmpdir[64];
@@ -314,7 +315,7 @@ static void test_config_example_loads_exact_values(void **state)
 	assert_ptr_equal(config_server_find(c, "mx"), mx);
 	assert_string_equal(mx->name, "mx");
 	assert_string_equal(mx->file, "etc/vsmtpd.conf.example");
-	assert_int_equal(mx->line, 24);
+	assert_int_equal(mx->line, 25);
 	assert_int_equal(mx->nlisten, 1);
 	assert_string_equal(mx->listen[0].text, "127.0.0.1:2525");
 	assert_false(mx->listen[0].tls);
@@ -539,7 +540,121 @@ static void test_config_defaults(void **state)
 	assert_int_equal(s->sender_logins.n, 0);
 	assert_false(config_sender_is_owned(s, "user1@example.test"));
 	assert_false(config_sender_owned_by(s, "user1", "user1@example.test"));
+	/* delivery */
+	assert_string_equal(c->global.dns, "system");
+	assert_int_equal(c->global.delivery_threads, 32);
+	assert_int_equal(c->global.max_outbound_connections, 200);
+	assert_int_equal(c->global.outbound_idle_time, 5);
+	assert_int_equal(s->outbound_port, 25);
+	assert_int_equal(s->outbound_tls, TLS_POLICY_MAY);
+	assert_int_equal(s->noutbound_tls_policy, 0);
+	assert_null(s->outbound_tls_ca);
+	assert_non_null(s->outbound_tls_ctx);
+	assert_int_equal(s->outbound_concurrency, 20);
+	assert_int_equal(s->outbound_max_messages_per_connection, 100);
+	assert_int_equal(s->outbound_timeout_connect, 30);
+	assert_int_equal(s->outbound_timeout_command, 300);
+	assert_int_equal(s->outbound_timeout_data, 600);
+	assert_null(s->smart_host.host);
+	assert_null(s->smart_host_credentials);
+	assert_null(s->smart_host_user);
+	assert_int_equal(s->smart_host_tls, TLS_POLICY_MAY);
+	assert_false(s->smart_host_direct_first);
+	assert_int_equal(s->delay_warning, 4 * 3600);
+	assert_int_equal(s->max_hop_count, 30);
+	assert_null(s->masquerade_domain);
 	config_unref(c);
+}
+
+/* ---- delivery keys ----------------------------------------------------- */
+
+static void expect_smart_host(const char *value, const char *host, unsigned port, bool mx)
+{
+	struct config *c = good_value(false, "smart_host", value);
+	assert_string_equal(server_a(c)->smart_host.host, host);
+	assert_int_equal(server_a(c)->smart_host.port, port);
+	assert_int_equal(server_a(c)->smart_host.mx, mx);
+	config_unref(c);
+}
+
+static void test_config_smart_host(void **state)
+{
+	expect_smart_host("relay.example.net", "relay.example.net", 25, true);
+	expect_smart_host("Relay.Example.NET:587", "relay.example.net", 587, true);
+	expect_smart_host("[relay.example.net]:587", "relay.example.net", 587, false);
+	expect_smart_host("[192.0.2.1]", "192.0.2.1", 25, false);
+	expect_smart_host("192.0.2.1:2525", "192.0.2.1", 2525, false);
+	expect_smart_host("[2001:db8::1]:25", "2001:db8::1", 25, false);
+	bad_value(false, "smart_host", "relay.example.net:0", "the port must be a number from 1 to 65535");
+	bad_value(false, "smart_host", "relay.example.net:x", "the port must be a number from 1 to 65535");
+	bad_value(false, "smart_host", "2001:db8::1", "IPv6 addresses go in brackets, e.g. [::1]:25");
+	bad_value(false, "smart_host", "[relay.example.net", "expected [host]:port or [IP]:port");
+	bad_value(false, "smart_host", "relay_host.example", "'relay_host.example': only letters, digits, "
+		  "'-' and '.' are allowed in a domain name");
+}
+
+static void test_config_dns(void **state)
+{
+	struct config *c = good_value(true, "dns", "127.0.0.1:5353");
+	assert_string_equal(c->global.dns, "127.0.0.1:5353");
+	config_unref(c);
+	c = good_value(true, "dns", "[::1]:53");
+	assert_string_equal(c->global.dns, "[::1]:53");
+	config_unref(c);
+	bad_value(true, "dns", "8.8.8.8", "'8.8.8.8': expected IP:port (e.g. 127.0.0.1:25 or [::1]:25) "
+		  "(expected system, IP:port or [IPv6]:port)");
+	bad_value(true, "dns", "resolver.example:53", "'resolver.example': the host must be a numeric IPv4 "
+		  "address or an [IPv6] address, not a name (expected system, IP:port or [IPv6]:port)");
+}
+
+static void test_config_tls_policy(void **state)
+{
+	struct config *c = good_value(false, "outbound_tls_policy", "Example.NET:verify, legacy.example:none");
+	const struct config_server *s = server_a(c);
+	assert_int_equal(s->noutbound_tls_policy, 2);
+	assert_int_equal(config_tls_policy_for(s, "example.net"), TLS_POLICY_VERIFY);
+	assert_int_equal(config_tls_policy_for(s, "LEGACY.example"), TLS_POLICY_NONE);
+	assert_int_equal(config_tls_policy_for(s, "other.example"), TLS_POLICY_MAY);
+	config_unref(c);
+	c = good_value(false, "outbound_tls", "encrypt");
+	assert_int_equal(config_tls_policy_for(server_a(c), "other.example"), TLS_POLICY_ENCRYPT);
+	config_unref(c);
+	bad_value(false, "outbound_tls_policy", "example.net", "'example.net': expected domain:policy");
+	bad_value(false, "outbound_tls_policy", "example.net:strict",
+		  "'example.net:strict': the policy must be none, may, encrypt or verify");
+	bad_value(false, "outbound_tls_policy", "a.test:may a.test:none", "'a.test:none': the domain is listed twice");
+	bad_value(false, "outbound_tls", "dane", "expected none, may, encrypt or verify");
+}
+
+static void test_config_smart_host_credentials(void **state)
+{
+	char text[1024];
+	write_tmp("cred", "# smart host login\nrelayuser:pa:ss word\n");
+	char path[128];
+	snprintf(path, sizeof(path), "%s/cred", tmpdir);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "smart_host = [127.0.0.1]:2526\nsmart_host_credentials = %s\n", path);
+	struct config *c = load_ok(text);
+	assert_string_equal(server_a(c)->smart_host_user, "relayuser");
+	assert_string_equal(server_a(c)->smart_host_password, "pa:ss word");
+	config_unref(c);
+
+	assert_int_equal(chmod(path, 0644), 0);
+	expect_errors(text, "cred: credentials file is accessible to other users (mode 0644); "
+		      "refusing to use it: chmod o-rwx cred\n");
+	assert_int_equal(chmod(path, 0600), 0);
+	write_tmp("cred", "nocolon\n");
+	expect_errors(text, "t.conf:5: cred:1: expected one line user:password\n");
+	write_tmp("cred", "a:b\nc:d\n");
+	expect_errors(text, "t.conf:5: cred:2: expected one line user:password\n");
+	write_tmp("cred", "# nothing\n");
+	expect_errors(text, "t.conf:5: cred: no user:password line\n");
+
+	snprintf(text, sizeof(text), "[server a]\nlisten = 127.0.0.1:2525\nhostname = a.test\n"
+		 "smart_host_credentials = %s\nsmart_host_direct_first = yes\n", path);
+	expect_errors(text, "t.conf:4: smart_host_credentials needs smart_host\n"
+		      "t.conf:5: smart_host_direct_first needs smart_host\n");
 }
 
 /* ---- error kinds ------------------------------------------------------- */
@@ -1126,11 +1241,23 @@ static void test_config_mailbox(void **state)
 	struct config *c = good_value(false, "mailbox", "maildir:/srv/mail/%d/%u/100%%");
 	assert_string_equal(server_a(c)->mailbox, "maildir:/srv/mail/%d/%u/100%%");
 	config_unref(c);
-	bad_value(false, "mailbox", "lmtp:unix:/run/dovecot/lmtp", "LMTP delivery is not supported yet; use maildir:PATH");
-	bad_value(false, "mailbox", "lmtp:127.0.0.1:24", "LMTP delivery is not supported yet; use maildir:PATH");
-	bad_value(false, "mailbox", "maildir:", "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
-	bad_value(false, "mailbox", "/var/mail/%u", "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
-	bad_value(false, "mailbox", "Maildir:/x", "expected maildir:PATH (e.g. maildir:/var/mail/vsmtpd/%d/%u)");
+	static const char *const lmtp[] = { "lmtp:unix:/run/dovecot/lmtp", "lmtp:127.0.0.1:24",
+					    "lmtp:[::1]:2424", "lmtp:lmtp.example.test" };
+	for (size_t i = 0; i < sizeof(lmtp) / sizeof(lmtp[0]); i++) {
+		c = good_value(false, "mailbox", lmtp[i]);
+		assert_string_equal(server_a(c)->mailbox, lmtp[i]);
+		config_unref(c);
+	}
+	bad_value(false, "mailbox", "lmtp:unix:", "lmtp:unix: needs a socket path of 1 to 107 characters");
+	bad_value(false, "mailbox", "lmtp:127.0.0.1:0", "the port must be a number from 1 to 65535 "
+		  "(expected lmtp:unix:PATH or lmtp:HOST[:PORT])");
+	bad_value(false, "mailbox", "lmtp:::1:24", "IPv6 addresses go in brackets, e.g. [::1]:25 "
+		  "(expected lmtp:unix:PATH or lmtp:HOST[:PORT])");
+	const char *expect = "expected maildir:PATH, lmtp:unix:PATH or lmtp:HOST[:PORT] "
+			     "(e.g. maildir:/var/mail/vsmtpd/%d/%u)";
+	bad_value(false, "mailbox", "maildir:", expect);
+	bad_value(false, "mailbox", "/var/mail/%u", expect);
+	bad_value(false, "mailbox", "Maildir:/x", expect);
 	const char *why = "in the path, %d is the domain, %u the local part and %% a percent sign; nothing else may follow %";
 	bad_value(false, "mailbox", "maildir:/x/%s", why);
 	bad_value(false, "mailbox", "maildir:/x/%", why);
@@ -2043,6 +2170,10 @@ int main(void)
 		cmocka_unit_test(test_config_bad_domains),
 		cmocka_unit_test(test_config_hostname),
 		cmocka_unit_test(test_config_mailbox),
+		cmocka_unit_test(test_config_smart_host),
+		cmocka_unit_test(test_config_dns),
+		cmocka_unit_test(test_config_tls_policy),
+		cmocka_unit_test(test_config_smart_host_credentials),
 		cmocka_unit_test(test_config_cidr_lists),
 		cmocka_unit_test(test_config_retry),
 		cmocka_unit_test(test_config_users_file_parsed),

@@ -1,7 +1,7 @@
 /*
  * test_queue.c — the queue with a real spool, a real event_base and a real
  * config: commit -> delivery -> removal, recovery at start, per-recipient
- * results (delivered, unknown user, remote waiting, broken Maildir path),
+ * results (delivered, unknown user, remote with DNS failing, broken Maildir path),
  * retry and expiry driven through queue_deliver() with a chosen `now`, and
  * quarantine of a corrupt queue file. Log lines are captured from stderr
  * and checked too.
@@ -29,6 +29,8 @@
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "dns.h"
+#include "outbound_conn.h"
 #include "queue.h"
 #include "queue_deliver.h"
 #include "spool.h"
@@ -39,6 +41,9 @@ static char dir[64];
 static struct config *cfg;
 static struct event_base *base;
 static struct spool *spool;
+static struct dns *dns;			/* a loopback port where no DNS server answers */
+static struct oconn_pool *pool;
+static struct queue_env qenv;
 static int saved_stderr = -1;
 
 static void write_file(const char *name, const char *text)
@@ -183,8 +188,11 @@ static int test_setup(void **state)
 		fprintf(stderr, "spool_open: %s\n", err);
 		return -1;
 	}
+	dns = dns_new("127.0.0.1:9", err, sizeof(err));
+	pool = oconn_pool_new(0, 0);
+	qenv = (struct queue_env){ .spool = spool, .dns = dns, .pool = pool, .started = 0 };
 	base = event_base_new();
-	return base == NULL ? -1 : 0;
+	return base == NULL || dns == NULL ? -1 : 0;
 }
 
 static int test_teardown(void **state)
@@ -197,6 +205,10 @@ static int test_teardown(void **state)
 	if (spool != NULL)
 		spool_close(spool);
 	spool = NULL;
+	oconn_pool_free(pool);
+	pool = NULL;
+	dns_free(dns);
+	dns = NULL;
 	event_base_free(base);
 	base = NULL;
 	return 0;
@@ -277,7 +289,7 @@ static const char STORED_BODY[] = "Received: from client.test\nSubject: test\n\n
 
 static void test_queue_submit_delivers_and_removes(void **state)
 {
-	struct queue *q = queue_new(base, spool, cfg, 2);
+	struct queue *q = queue_new(base, spool, cfg, 2, dns, pool);
 	spool_set_commit_hook(spool, hook_submit, q);
 	const char *rcpts[] = { "user1@example.test", "User2@Example.Test" };
 	char id[SPOOL_ID_MAX + 1];
@@ -309,7 +321,7 @@ static void test_queue_submit_delivers_and_removes(void **state)
 	assert_int_equal(count_entries("mail/example.test/user1/tmp"), 0);
 
 	char line[256];
-	snprintf(line, sizeof(line), "event=delivered id=%s to=<user1@example.test> mailbox=%s/mail/example.test/user1/new/",
+	snprintf(line, sizeof(line), "event=delivered id=%s to=<user1@example.test> delay=0 status=sent mailbox=%s/mail/example.test/user1/new/",
 		 id, dir);
 	assert_non_null(strstr(buf_str(&log), line));
 	snprintf(line, sizeof(line), "event=removed id=%s\n", id);
@@ -338,7 +350,7 @@ static void test_queue_recover_delivers_spooled(void **state)
 	assert_non_null(spool);
 	assert_int_equal(count_entries("spool/queue"), 2);
 
-	struct queue *q = queue_new(base, spool, cfg, 3);
+	struct queue *q = queue_new(base, spool, cfg, 3, dns, pool);
 	capture_start();
 	assert_int_equal(queue_recover(q), 2);
 	bool ok = run_until(two_delivered, NULL);
@@ -374,7 +386,7 @@ static bool states_are(void *arg)
 
 static void test_queue_mixed_results_per_recipient(void **state)
 {
-	struct queue *q = queue_new(base, spool, cfg, 2);
+	struct queue *q = queue_new(base, spool, cfg, 2, dns, pool);
 	spool_set_commit_hook(spool, hook_submit, q);
 	const char *rcpts[] = { "user1@example.test", "nobody@example.test", "someone@remote.test",
 				"bob@broken.test" };
@@ -404,33 +416,33 @@ static void test_queue_mixed_results_per_recipient(void **state)
 
 	const char *s = buf_str(&log);
 	char line[256];
-	snprintf(line, sizeof(line), "event=failed id=%s to=<nobody@example.test> reason=\"5.1.1 user unknown\"", id);
+	snprintf(line, sizeof(line), "event=failed id=%s to=<nobody@example.test> delay=", id);
 	assert_non_null(strstr(s, line));
-	snprintf(line, sizeof(line), "event=deferred id=%s to=<someone@remote.test> tries=1 next_try=60 "
-		 "reason=\"4.4.0 remote delivery not available yet\"", id);
+	assert_non_null(strstr(s, " status=bounced dsn=5.1.1 reason=\"5.1.1 user unknown\""));
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<someone@remote.test> delay=", id);
 	assert_non_null(strstr(s, line));
-	snprintf(line, sizeof(line), "event=failed id=%s to=<bob@broken.test> reason=\"5.2.0 maildir ", id);
+	assert_non_null(strstr(s, " status=deferred dsn=4.4.3 tries=1 next_try=60 reason=\""));
+	snprintf(line, sizeof(line), "event=failed id=%s to=<bob@broken.test> delay=", id);
+	assert_non_null(strstr(s, line));
+	snprintf(line, sizeof(line), "dsn=5.2.0 reason=\"5.2.0 maildir ");
 	assert_non_null(strstr(s, line));
 	assert_non_null(strstr(s, "Not a directory"));
 	snprintf(line, sizeof(line), "event=removed id=%s", id);
 	assert_null(strstr(s, line));
 	buf_free(&log);
 
-	/* A later attempt long past expiry: the remote recipient still waits
-	 * (never dropped), on the last retry step; nothing else is touched. */
+	/* A later attempt long past expiry (mx: 1d): the remote recipient
+	 * fails for good (4.4.7); nothing else is touched. */
 	long long next = 0;
 	long long later = t0 + 30 * 86400;
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, id, later, 0, &next), QUEUE_OUTCOME_KEEP);
-	assert_int_equal(queue_deliver(spool, cfg, id, later + 1, 0, &next), QUEUE_OUTCOME_KEEP);
-	assert_int_equal(next, later + 600);	/* not due at later + 1: nothing tried */
+	assert_int_equal(queue_deliver(&qenv, cfg, id, later, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
-	assert_int_equal(spool_file_open(spool, id, &f), 0);
-	assert_int_equal(f.env.rcpts[2].state, RCPT_PENDING);
-	assert_int_equal(f.env.rcpts[2].tries, 2);
-	assert_int_equal(f.env.rcpts[2].next_try, later + 600);
-	assert_int_equal(f.env.rcpts[0].state, RCPT_DELIVERED);
-	spool_file_close(&f);
+	snprintf(line, sizeof(line), "event=failed id=%s to=<someone@remote.test> delay=%lld status=bounced "
+		 "dsn=4.4.7 reason=\"4.4.7 delivery time expired after 2 tries; last error: ", id, later - t0);
+	assert_non_null(strstr(buf_str(&log), line));
+	assert_int_equal(spool_file_open(spool, id, &f), -1);
+	assert_int_equal(errno, ENOENT);
 	assert_int_equal(count_entries("mail/example.test/user1/new"), 1);
 	buf_free(&log);
 }
@@ -451,20 +463,20 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 
 	struct buf log = BUF_INIT;
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, id, t0, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 60);
 	/* not due yet: nothing changes */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 59, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 59, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 60);
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 60, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 60, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 660);
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 660, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 660, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 4260);
 	/* the last step repeats */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 4260, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 4260, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 7860);
 	/* capped at the give-up time t0 + 1d */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86000, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 86000, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 86400);
 	struct spool_file f;
 	assert_int_equal(spool_file_open(spool, id, &f), 0);
@@ -473,18 +485,21 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 	assert_int_equal(f.env.rcpts[0].next_try, t0 + 86400);
 	spool_file_close(&f);
 	/* the try at the give-up time fails for good, and the file goes */
-	assert_int_equal(queue_deliver(spool, cfg, id, t0 + 86400, 0, &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 86400, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	assert_int_equal(spool_file_open(spool, id, &f), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_int_equal(count_entries("mail/example.test/stuck/new"), 0);
 	char line[512];
-	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> tries=1 next_try=60 "
-		 "reason=\"4.3.0 maildir %s: open tmp/: No such file or directory\"", id, md);
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> delay=0 status=deferred "
+		 "dsn=4.3.0 tries=1 next_try=60 reason=\"4.3.0 maildir %s: open tmp/: No such file or directory\"",
+		 id, md);
 	assert_non_null(strstr(buf_str(&log), line));
-	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> tries=5 next_try=400 ", id);
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> delay=86000 status=deferred "
+		 "dsn=4.3.0 tries=5 next_try=400 ", id);
 	assert_non_null(strstr(buf_str(&log), line));
-	snprintf(line, sizeof(line), "event=failed id=%s to=<stuck@example.test> reason=\"4.4.7 delivery time "
+	snprintf(line, sizeof(line), "event=failed id=%s to=<stuck@example.test> delay=86400 status=bounced "
+		 "dsn=4.4.7 reason=\"4.4.7 delivery time "
 		 "expired after 6 tries; last error: 4.3.0 maildir %s: open tmp/: No such file or directory\"",
 		 id, md);
 	assert_non_null(strstr(buf_str(&log), line));
@@ -507,7 +522,7 @@ static void test_queue_corrupt_file_is_quarantined(void **state)
 	long long next = 0;
 	struct buf log = BUF_INIT;
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, id, time(NULL), 0, &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, time(NULL), &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	assert_int_equal(count_entries("spool/queue"), 0);
 	assert_int_equal(count_entries("spool/corrupt"), 1);
@@ -519,7 +534,7 @@ static void test_queue_corrupt_file_is_quarantined(void **state)
 	/* a message that vanished: forgotten, not retried */
 	buf_reset(&log);
 	capture_start();
-	assert_int_equal(queue_deliver(spool, cfg, "NOSUCHID0000", time(NULL), 0, &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, "NOSUCHID0000", time(NULL), &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	buf_free(&log);
 }
@@ -549,7 +564,7 @@ static void test_queue_many_concurrent_submits(void **state)
 {
 	/* 400 messages from two committing threads through 3 delivery threads
 	 * (at most 12 jobs in flight): every one delivered once, all removed */
-	struct queue *q = queue_new(base, spool, cfg, 3);
+	struct queue *q = queue_new(base, spool, cfg, 3, dns, pool);
 	spool_set_commit_hook(spool, hook_submit, q);
 	struct submitter s1 = { "user1@example.test", 200 }, s2 = { "user2@example.test", 200 };
 	pthread_t t1, t2;
@@ -573,12 +588,12 @@ static void test_queue_many_concurrent_submits(void **state)
 
 static void test_queue_free_with_waiting_messages(void **state)
 {
-	/* remote recipients stay queued; freeing the queue loses nothing */
+	/* remote recipients wait (DNS fails); freeing the queue loses nothing */
 	const char *rcpts[] = { "x@remote.test" };
 	char id[SPOOL_ID_MAX + 1];
 	for (int i = 0; i < 5; i++)
 		make_msg("mx", "s@x.test", rcpts, 1, "x\r\n", time(NULL), id);
-	struct queue *q = queue_new(base, spool, cfg, 1);
+	struct queue *q = queue_new(base, spool, cfg, 1, dns, pool);
 	capture_start();
 	assert_int_equal(queue_recover(q), 5);
 	/* let the first round run, then stop while the rest may be in flight */

@@ -46,8 +46,11 @@ static int setup(void **state)
 		 "[server open]\nlisten = 127.0.0.1:2592\nhostname = open.example.test\n"
 		 "local_domains = open.test\nmailbox = maildir:%s/open/%%u\n"
 		 "[server third]\nlisten = 127.0.0.1:2593\nhostname = third.test\n"
-		 "local_domains = a-first.test, third.test\nmailbox = maildir:%s/third/%%d/%%u\n",
-		 dir, dir, dir, dir, dir);
+		 "local_domains = a-first.test, third.test\nmailbox = maildir:%s/third/%%d/%%u\n"
+		 "[server lmtp]\nlisten = 127.0.0.1:2594\nhostname = lmtp.test\n"
+		 "local_domains = lmtp.test\nmailbox = lmtp:unix:%s/lmtp.sock\n"
+		 "masquerade_domain = example.com\n",
+		 dir, dir, dir, dir, dir, dir);
 	write_file("vsmtpd.conf", conf);
 	char path[128];
 	snprintf(path, sizeof(path), "%s/vsmtpd.conf", dir);
@@ -124,14 +127,47 @@ static void test_route_no_domain_is_permanent(void **state)
 	expect_kind("mx", "", ROUTE_FAILED, "5.1.3 bad recipient address syntax");
 }
 
-static void test_route_remote_waits(void **state)
+static void expect_remote(const char *addr, const char *domain)
 {
-	expect_kind("mx", "someone@remote.test", ROUTE_REMOTE, "4.4.0 remote delivery not available yet");
+	struct route r;
+	route_rcpt(cfg, "mx", addr, &r);
+	assert_int_equal(r.kind, ROUTE_REMOTE);
+	assert_null(r.srv);
+	assert_string_equal(r.domain, domain);
+}
+
+static void test_route_remote(void **state)
+{
+	expect_remote("someone@Remote.TEST", "remote.test");
 	/* a subdomain of a local domain is not local */
-	expect_kind("mx", "user1@sub.example.test", ROUTE_REMOTE, "4.4.0 remote delivery not available yet");
+	expect_remote("user1@sub.example.test", "sub.example.test");
 	/* an address literal is never a local domain (local_domains holds names) */
-	expect_kind("mx", "user1@[127.0.0.1]", ROUTE_REMOTE, "4.4.0 remote delivery not available yet");
-	expect_kind("mx", "user1@[IPv6:::1]", ROUTE_REMOTE, "4.4.0 remote delivery not available yet");
+	expect_remote("user1@[127.0.0.1]", "[127.0.0.1]");
+	expect_remote("user1@[IPv6:::1]", "[ipv6:::1]");
+}
+
+static void test_route_lmtp(void **state)
+{
+	struct route r;
+	route_rcpt(cfg, "mx", "anyone@lmtp.test", &r);
+	assert_int_equal(r.kind, ROUTE_LMTP);
+	assert_non_null(r.srv);
+	assert_string_equal(r.srv->name, "lmtp");
+	assert_string_equal(r.domain, "lmtp.test");
+}
+
+static void test_route_masquerade(void **state)
+{
+	const struct config_server *srv = config_server_find(cfg, "lmtp");
+	char out[128];
+	assert_string_equal(route_masquerade(srv, "alice@lmtp.test", out, sizeof(out)), "alice@example.com");
+	assert_string_equal(route_masquerade(srv, "alice@LMTP.test", out, sizeof(out)), "alice@example.com");
+	/* not a local domain of the server, the null sender, no masquerade_domain */
+	assert_string_equal(route_masquerade(srv, "bob@other.test", out, sizeof(out)), "bob@other.test");
+	assert_string_equal(route_masquerade(srv, "", out, sizeof(out)), "");
+	assert_string_equal(route_masquerade(config_server_find(cfg, "mx"), "a@example.test", out, sizeof(out)),
+			    "a@example.test");
+	assert_string_equal(route_masquerade(NULL, "a@example.test", out, sizeof(out)), "a@example.test");
 }
 
 static void test_route_other_server_owns_domain(void **state)
@@ -181,7 +217,9 @@ int main(void)
 		cmocka_unit_test(test_route_unknown_user_is_permanent),
 		cmocka_unit_test(test_route_postmaster_always_known),
 		cmocka_unit_test(test_route_no_domain_is_permanent),
-		cmocka_unit_test(test_route_remote_waits),
+		cmocka_unit_test(test_route_remote),
+		cmocka_unit_test(test_route_lmtp),
+		cmocka_unit_test(test_route_masquerade),
 		cmocka_unit_test(test_route_other_server_owns_domain),
 		cmocka_unit_test(test_route_unsafe_local_part_is_permanent),
 		cmocka_unit_test(test_route_third_server),

@@ -1,0 +1,59 @@
+/*
+ * test_message.c — header-section questions (message.c): counting Received:
+ * fields for loop detection, with folded lines, odd spacing, bare LF, a
+ * body that holds lookalike lines, and prefixes cut anywhere.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "message.h"
+
+static unsigned count(const char *text)
+{
+	return message_count_field(text, strlen(text), "Received");
+}
+
+static void test_message_counts_fields(void **state)
+{
+	assert_int_equal(count(""), 0);
+	assert_int_equal(count("Subject: x\r\n\r\nbody\r\n"), 0);
+	assert_int_equal(count("Received: a\r\nReceived: b\r\nSubject: x\r\n\r\n"), 2);
+	/* case, blanks before the colon (RFC 5322 obsolete syntax), bare LF */
+	assert_int_equal(count("received: a\nRECEIVED : b\r\nReceived\t: c\r\n\r\n"), 3);
+}
+
+static void test_message_ignores_lookalikes(void **state)
+{
+	/* a continuation line, a longer field name, no colon */
+	assert_int_equal(count("Received: a\r\n Received: folded\r\nReceived-SPF: pass\r\n"
+			       "Received x\r\nReceivedx: y\r\n\r\n"), 1);
+	/* after the empty line it is body */
+	assert_int_equal(count("Subject: x\r\n\r\nReceived: in the body\r\nReceived: again\r\n"), 0);
+	assert_int_equal(count("Received: a\n\nReceived: body\n"), 1);
+}
+
+static void test_message_prefix_cut_anywhere(void **state)
+{
+	const char *text = "Received: one\r\nReceived: two\r\n\r\nReceived: body\r\n";
+	size_t len = strlen(text);
+	for (size_t cut = 0; cut <= len; cut++) {
+		unsigned n = message_count_field(text, cut, "Received");
+		unsigned want = cut >= 24 ? 2 : cut >= 9 ? 1 : 0;	/* "Received:" is 9 bytes */
+		assert_int_equal(n, want);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_message_counts_fields),
+		cmocka_unit_test(test_message_ignores_lookalikes),
+		cmocka_unit_test(test_message_prefix_cut_anywhere),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
