@@ -153,6 +153,20 @@ static enum oconn_status oconn_tls_start(struct oconn *c, struct oconn_try *t)
 	return OCONN_TEMP;
 }
 
+/*
+ * A peer that greets or answers EHLO with our own name is this server: the
+ * MX records point back at us and the mail would loop (RFC 5321 5.1). As
+ * Postfix does, that fails for good with 5.4.6. LMTP servers are local by
+ * nature and exempt.
+ */
+static enum oconn_status oconn_not_us(struct oconn *c, struct oconn_try *t)
+{
+	if (t->p->lmtp || !smtp_client_names_us(t->why, t->p->helo_name))
+		return OCONN_OK;
+	oconn_reply_make(t->why, 554, "5.4.6", "mail for %s loops back to myself", t->host);
+	return OCONN_PERM;
+}
+
 /* EHLO (LHLO); a 5xx to EHLO falls back to HELO with no extensions. */
 static enum oconn_status oconn_hello(struct oconn *c, struct oconn_try *t)
 {
@@ -163,7 +177,7 @@ static enum oconn_status oconn_hello(struct oconn *c, struct oconn_try *t)
 	memset(&c->caps, 0, sizeof(c->caps));
 	if (t->why->code / 100 == 2) {
 		smtp_client_parse_ehlo(t->why, &c->caps);
-		return OCONN_OK;
+		return oconn_not_us(c, t);
 	}
 	/* RFC 5321 4.1.4: EHLO refused by an old server; LMTP has no HELO. */
 	if (t->p->lmtp || t->why->code / 100 != 5)
@@ -232,6 +246,8 @@ static enum oconn_status oconn_try_open(struct oconn *c, const struct sockaddr *
 	if (oconn_io_reply(c, t->why, oconn_deadline(p->timeouts.greeting), " waiting for greeting") < 0)
 		return OCONN_TEMP;
 	enum oconn_status st = oconn_judge(c, t->why);
+	if (st == OCONN_OK)
+		st = oconn_not_us(c, t);
 	if (st == OCONN_OK)
 		st = oconn_hello(c, t);
 	if (st == OCONN_OK && !p->tls_wrapper)

@@ -353,6 +353,12 @@ void smtp_client_rcpt_cmd(struct buf *out, const char *addr, unsigned notify, co
 	buf_append_str(out, "\r\n");
 }
 
+bool smtp_client_names_us(const struct smtp_reply *r, const char *our_name)
+{
+	size_t len = strcspn(r->lines, " \n");
+	return our_name[0] != '\0' && len == strlen(our_name) && strncasecmp(r->lines, our_name, len) == 0;
+}
+
 const char *smtp_client_refusal(const struct smtp_caps *caps, unsigned long long size, bool smtputf8)
 {
 	if (caps->size_max > 0 && size > caps->size_max)

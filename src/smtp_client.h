@@ -118,6 +118,14 @@ void smtp_client_rcpt_cmd(struct buf *out, const char *addr, unsigned notify, co
 			  const struct smtp_caps *caps);
 
 /*
+ * Whether the peer gave our own name as the first word of its reply (a
+ * greeting or an EHLO reply): the exchanger is this very server, and mail
+ * to it would loop (RFC 5321 5.1). Compared case-insensitively; an empty
+ * name never matches.
+ */
+bool smtp_client_names_us(const struct smtp_reply *r, const char *our_name);
+
+/*
  * Why a message cannot go to a peer with these caps, or NULL when it can:
  * "5.3.4 message size exceeds the fixed limit of the next hop" when
  * caps->size_max and size > size_max; "5.6.7 the next hop does not support

@@ -24,6 +24,7 @@ CaseUser
 netonly@example.net
 """
 
+DEAD_DNS_PORT = 9           # UDP discard port: nothing listens on loopback
 MAX_SIZE = "12M"            # the default server's max_message_size
 MAX_SIZE_BYTES = 12 * 1024 * 1024
 
@@ -63,7 +64,11 @@ class Env:
         return opts
 
     def global_opts(self, **overrides):
-        opts = {"spool": "./spool", "log": "stderr", "workers": "2"}
+        # No DNS query may leave the machine: by default the resolver is a
+        # loopback port where nothing answers (lookups fail temporarily);
+        # tests of remote delivery point `dns` at their own dnsmasq.
+        opts = {"spool": "./spool", "log": "stderr", "workers": "2",
+                "dns": "127.0.0.1:%d" % DEAD_DNS_PORT, "delivery_threads": "4"}
         opts.update(overrides)
         return opts
 
@@ -133,3 +138,8 @@ def daemon(env):
 def _binary_exists():
     path = vsmtpd_binary()
     assert os.access(path, os.X_OK), "vsmtpd binary not found at %s (set VSMTPD_BIN)" % path
+
+
+# The outbound world's fixtures (`ca`, `world`): dnsmasq, fake MX/LMTP
+# servers, Dovecot and a test CA, for test_outbound/test_lmtp/test_world.
+from world import ca, world  # noqa: E402,F401

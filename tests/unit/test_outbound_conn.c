@@ -455,6 +455,29 @@ static const struct oconn_case test_oconn_greeting_554_is_perm = {
 	.sent = { "QUIT\r\n" },
 };
 
+/* RFC 5321 5.1: an exchanger that is this server (it greets or answers
+ * EHLO with our name) would loop the mail back: 5.4.6 for good. */
+static const struct oconn_case test_oconn_greeting_with_our_name_is_a_loop = {
+	.scripts = { SCRIPT("S220 Client.Test ESMTP\r\n", BYE) },
+	.status = OCONN_PERM,
+	.why = "554 5.4.6 mail for mx.example.test loops back to myself",
+	.sent = { "QUIT\r\n" },
+};
+
+static const struct oconn_case test_oconn_ehlo_with_our_name_is_a_loop = {
+	.scripts = { SCRIPT(GREET, "R", "S250-client.test\r\n250 PIPELINING\r\n", BYE) },
+	.status = OCONN_PERM,
+	.why = "554 5.4.6 mail for mx.example.test loops back to myself",
+	.sent = { "EHLO client.test\r\nQUIT\r\n" },
+};
+
+/* A name that merely starts like ours is someone else. */
+static const struct oconn_case test_oconn_greeting_with_longer_name_is_not_us = {
+	.scripts = { SCRIPT("S220 client.test.example ESMTP\r\n", "R", "S250 mx.example.test\r\n", BYE) },
+	.status = OCONN_OK,
+	.sent = { "EHLO client.test\r\nQUIT\r\n" },
+};
+
 static const struct oconn_case test_oconn_ehlo_502_falls_back_to_helo = {
 	.scripts = { SCRIPT(GREET, "R", "S502 5.5.1 EHLO not implemented\r\n", "R",
 			    "S250 mx.example.test\r\n", BYE) },
@@ -1027,6 +1050,9 @@ int main(void)
 		CASE(test_oconn_greeting_220_and_ehlo_caps),
 		CASE(test_oconn_greeting_421_is_temp),
 		CASE(test_oconn_greeting_554_is_perm),
+		CASE(test_oconn_greeting_with_our_name_is_a_loop),
+		CASE(test_oconn_ehlo_with_our_name_is_a_loop),
+		CASE(test_oconn_greeting_with_longer_name_is_not_us),
 		CASE(test_oconn_ehlo_502_falls_back_to_helo),
 		CASE(test_oconn_ehlo_4xx_is_temp),
 		CASE(test_oconn_lhlo),
