@@ -35,6 +35,7 @@
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "smtp_proto.h"
 
 #define TXN_CHUNK (64 * 1024)	/* content read from the queue file per pread() */
 /* Commands per pipelined write: their replies (a few KB) always fit in the
@@ -117,6 +118,37 @@ static int txn_read(struct txn *t, struct smtp_reply *r, unsigned timeout, int w
 	return 0;
 }
 
+/* Up to TXN_CHUNK bytes of the content from off; what pread() returns. */
+static ssize_t txn_read_content(const struct deliver_msg *m, char *chunk, off_t off)
+{
+	off_t left = m->content_off + m->content_len - off;
+	size_t want = left < TXN_CHUNK ? (size_t)left : TXN_CHUNK;
+	ssize_t got;
+	do
+		got = pread(m->fd, chunk, want, off);
+	while (got < 0 && errno == EINTR);
+	return got;
+}
+
+/* Whether the content has a byte above 127; false when it cannot be read
+ * (sending it would then fail with its own reason). */
+static bool txn_content_has_8bit(const struct deliver_msg *m)
+{
+	char *chunk = xmalloc(TXN_CHUNK);
+	bool found = false;
+	off_t end = m->content_off + m->content_len;
+	for (off_t off = m->content_off; off < end && !found;) {
+		ssize_t got = txn_read_content(m, chunk, off);
+		if (got <= 0)
+			break;
+		for (ssize_t i = 0; i < got && !found; i++)
+			found = (unsigned char)chunk[i] >= 0x80;
+		off += got;
+	}
+	free(chunk);
+	return found;
+}
+
 /* The queue file's content, dot-stuffed, and the final dot (RFC 5321 4.5.2). */
 static int txn_content(struct txn *t)
 {
@@ -127,10 +159,7 @@ static int txn_content(struct txn *t)
 	off_t left = t->msg->content_len;
 	int rc = 0;
 	while (left > 0 && rc == 0) {
-		size_t want = left < TXN_CHUNK ? (size_t)left : TXN_CHUNK;
-		ssize_t got = pread(t->msg->fd, chunk, want, off);
-		if (got < 0 && errno == EINTR)
-			continue;
+		ssize_t got = txn_read_content(t->msg, chunk, off);
 		if (got <= 0) {
 			/* The session is mid-DATA with no way back: it is closed unfinished. */
 			struct smtp_reply r;
@@ -235,8 +264,12 @@ static int txn_envelope(struct txn *t, size_t *accepted, struct smtp_reply *data
 
 static void txn_run(struct txn *t)
 {
-	const char *why = smtp_client_refusal(oconn_caps(t->c), (unsigned long long)t->msg->content_len,
-					      t->msg->smtputf8);
+	const struct smtp_caps *caps = oconn_caps(t->c);
+	/* Declared 8BITMIME to a peer without it: only real 8-bit content is refused. */
+	bool eightbit = t->msg->body == SMTP_BODY_8BITMIME && !caps->eightbitmime &&
+			txn_content_has_8bit(t->msg);
+	const char *why = smtp_client_refusal(caps, (unsigned long long)t->msg->content_len, t->msg->smtputf8,
+					      eightbit);
 	struct smtp_reply r;
 	if (why != NULL) {
 		/* why is "X.Y.Z text"; the code is ours (RFC 5321 4.2.3: 554 transaction failed). */

@@ -359,12 +359,15 @@ bool smtp_client_names_us(const struct smtp_reply *r, const char *our_name)
 	return our_name[0] != '\0' && len == strlen(our_name) && strncasecmp(r->lines, our_name, len) == 0;
 }
 
-const char *smtp_client_refusal(const struct smtp_caps *caps, unsigned long long size, bool smtputf8)
+const char *smtp_client_refusal(const struct smtp_caps *caps, unsigned long long size, bool smtputf8,
+				bool eightbit)
 {
 	if (caps->size_max > 0 && size > caps->size_max)
 		return "5.3.4 message size exceeds the fixed limit of the next hop";
 	if (smtputf8 && !caps->smtputf8)
 		return "5.6.7 the next hop does not support SMTPUTF8";
+	if (eightbit && !caps->eightbitmime)
+		return "5.6.3 the next hop does not support 8BITMIME";
 	return NULL;
 }
 

@@ -129,11 +129,15 @@ bool smtp_client_names_us(const struct smtp_reply *r, const char *our_name);
  * Why a message cannot go to a peer with these caps, or NULL when it can:
  * "5.3.4 message size exceeds the fixed limit of the next hop" when
  * caps->size_max and size > size_max; "5.6.7 the next hop does not support
- * SMTPUTF8" (RFC 6531 3.4) when smtputf8 and not caps->smtputf8. (An
- * 8BITMIME body to a peer without 8BITMIME is sent as is, as Postfix does;
- * the caller logs it.)
+ * SMTPUTF8" (RFC 6531 3.4) when smtputf8 and not caps->smtputf8;
+ * "5.6.3 the next hop does not support 8BITMIME" when eightbit (a
+ * BODY=8BITMIME message whose content really has 8-bit bytes) and not
+ * caps->eightbitmime (RFC 6152 3: such a message must not be sent as is;
+ * we do not convert it to 7 bits). A message declared 8BITMIME whose
+ * content is all 7-bit goes as is, without BODY=.
  */
-const char *smtp_client_refusal(const struct smtp_caps *caps, unsigned long long size, bool smtputf8);
+const char *smtp_client_refusal(const struct smtp_caps *caps, unsigned long long size, bool smtputf8,
+				bool eightbit);
 
 /* Streaming dot-stuffing of message content that has CRLF line ends; the
  * content may be cut anywhere between calls. */

@@ -326,6 +326,42 @@ def test_outbound_smtputf8_passed_when_offered(world):
     assert split_received(m.data)[1] == UTF8_MESSAGE
 
 
+EIGHTBIT_MESSAGE = "Subject: caf\u00e9\r\n\r\nd\u00e9j\u00e0 vu\r\n".encode("latin-1")
+
+
+@pytest.mark.parametrize("offered", [True, False])
+def test_outbound_8bitmime_content_needs_a_peer_with_8bitmime(world, offered):
+    """RFC 6152 3: 8-bit content goes with BODY=8BITMIME to a peer that
+    offers it; to one that does not it fails with 5.6.3, never sent as is."""
+    exts = ["PIPELINING", "ENHANCEDSTATUSCODES"] + (["8BITMIME"] if offered else [])
+    fake = world.fake(OTHER_IP, extensions=exts)
+    d = world.start()
+    qid = submit(world.env, ["rcpt@other.test"], message=EIGHTBIT_MESSAGE, sender="",
+                 params=" BODY=8BITMIME")
+    if offered:
+        wait_event(d, "delivered", qid, "rcpt@other.test")
+        (m,) = fake.wait_messages(1)
+        assert "BODY=8BITMIME" in m.mail_params.upper().split()
+        assert split_received(m.data)[1] == EIGHTBIT_MESSAGE
+    else:
+        ev = wait_event(d, "failed", qid, "rcpt@other.test")
+        assert (ev["status"], ev["dsn"]) == ("bounced", "5.6.3")
+        assert fake.messages == []
+    d.wait_removed(qid)
+
+
+def test_outbound_8bitmime_declared_but_7bit_goes_to_any_peer(world):
+    """Clients often declare BODY=8BITMIME for plain ASCII: that needs nothing."""
+    fake = world.fake(OTHER_IP, extensions=["PIPELINING"])
+    d = world.start()
+    qid = submit(world.env, ["rcpt@other.test"], params=" BODY=8BITMIME")
+    wait_event(d, "delivered", qid, "rcpt@other.test")
+    (m,) = fake.wait_messages(1)
+    assert "BODY" not in m.mail_params.upper()
+    assert split_received(m.data)[1] == MESSAGE
+    d.wait_removed(qid)
+
+
 @pytest.mark.parametrize("offered", [True, False])
 def test_outbound_dsn_parameters_only_when_offered(world, offered):
     exts = ["PIPELINING", "ENHANCEDSTATUSCODES"] + (["DSN"] if offered else [])

@@ -774,27 +774,37 @@ static void test_smtp_client_rcpt_orcpt(void **unused_state)
 static void test_smtp_client_refusal_size(void **unused_state)
 {
 	struct smtp_caps caps = { .size = true, .size_max = 1000, .smtputf8 = true };
-	assert_null(smtp_client_refusal(&caps, 1000, false));
-	assert_string_equal(smtp_client_refusal(&caps, 1001, false),
+	assert_null(smtp_client_refusal(&caps, 1000, false, false));
+	assert_string_equal(smtp_client_refusal(&caps, 1001, false, false),
 			    "5.3.4 message size exceeds the fixed limit of the next hop");
 	caps.size_max = 0;
-	assert_null(smtp_client_refusal(&caps, 1ULL << 40, false));
-	assert_null(smtp_client_refusal(&caps_none, 1ULL << 40, false));
+	assert_null(smtp_client_refusal(&caps, 1ULL << 40, false, false));
+	assert_null(smtp_client_refusal(&caps_none, 1ULL << 40, false, false));
 }
 
 static void test_smtp_client_refusal_smtputf8(void **unused_state)
 {
 	struct smtp_caps caps = { .smtputf8 = true };
-	assert_null(smtp_client_refusal(&caps, 10, true));
-	assert_null(smtp_client_refusal(&caps_none, 10, false));
-	assert_string_equal(smtp_client_refusal(&caps_none, 10, true),
+	assert_null(smtp_client_refusal(&caps, 10, true, false));
+	assert_null(smtp_client_refusal(&caps_none, 10, false, false));
+	assert_string_equal(smtp_client_refusal(&caps_none, 10, true, false),
 			    "5.6.7 the next hop does not support SMTPUTF8");
+}
+
+/* RFC 6152 3: 8-bit content is not sent to a peer without 8BITMIME. */
+static void test_smtp_client_refusal_8bitmime(void **unused_state)
+{
+	struct smtp_caps caps = { .eightbitmime = true }, caps_none = { 0 };
+	assert_null(smtp_client_refusal(&caps, 10, false, true));
+	assert_null(smtp_client_refusal(&caps_none, 10, false, false));
+	assert_string_equal(smtp_client_refusal(&caps_none, 10, false, true),
+			    "5.6.3 the next hop does not support 8BITMIME");
 }
 
 static void test_smtp_client_refusal_size_checked_first(void **unused_state)
 {
 	struct smtp_caps caps = { .size = true, .size_max = 5 };
-	const char *why = smtp_client_refusal(&caps, 6, true);
+	const char *why = smtp_client_refusal(&caps, 6, true, false);
 	assert_non_null(why);
 	assert_memory_equal(why, "5.3.4 ", 6);
 }
@@ -1042,6 +1052,7 @@ int main(void)
 		cmocka_unit_test(test_smtp_client_rcpt_orcpt),
 		cmocka_unit_test(test_smtp_client_refusal_size),
 		cmocka_unit_test(test_smtp_client_refusal_smtputf8),
+		cmocka_unit_test(test_smtp_client_refusal_8bitmime),
 		cmocka_unit_test(test_smtp_client_refusal_size_checked_first),
 		cmocka_unit_test(test_smtp_client_dot_empty_content),
 		cmocka_unit_test(test_smtp_client_dot_plain_lines),
