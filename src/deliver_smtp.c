@@ -27,7 +27,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,18 +49,6 @@ struct deliver_ctx {
 	bool temp_seen;
 	bool stale_seen;		/* a cached session was found dead */
 };
-
-void deliver_reply_make(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
-{
-	memset(r, 0, sizeof(*r));
-	r->code = code;
-	snprintf(r->enh, sizeof(r->enh), "%s", enh);
-	int n = snprintf(r->text, sizeof(r->text), "%d %s ", code, enh);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->text + n, sizeof(r->text) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
 
 void deliver_rcpt_set(struct deliver_rcpt *rc, const struct smtp_reply *r)
 {
@@ -125,7 +112,7 @@ static int deliver_hosts(struct dns *dns, const struct deliver_dest *dest, struc
 		struct sockaddr_un *un = (struct sockaddr_un *)&out->hosts[0].addrs[0].sa;
 		size_t len = strlen(dest->name);
 		if (len >= sizeof(un->sun_path) || len >= sizeof(out->hosts[0].name)) {
-			deliver_reply_make(why, 451, "4.3.5", "LMTP socket path too long: %s", dest->name);
+			smtp_reply_make(why, 451, "4.3.5", "LMTP socket path too long: %s", dest->name);
 			return -1;
 		}
 		un->sun_family = AF_UNIX;
@@ -141,13 +128,13 @@ static int deliver_hosts(struct dns *dns, const struct deliver_dest *dest, struc
 	case DNS_OK:
 		break;
 	case DNS_NOTFOUND:
-		deliver_reply_make(why, 550, "5.1.2", "%s: %s", dest->name, out->error);
+		smtp_reply_make(why, 550, "5.1.2", "%s: %s", dest->name, out->error);
 		return -1;
 	case DNS_NULLMX:
-		deliver_reply_make(why, 556, "5.1.10", "Recipient address has null MX");
+		smtp_reply_make(why, 556, "5.1.10", "Recipient address has null MX");
 		return -1;
 	case DNS_TEMPFAIL:
-		deliver_reply_make(why, 451, "4.4.3", "%s: %s", dest->name, out->error);
+		smtp_reply_make(why, 451, "4.4.3", "%s: %s", dest->name, out->error);
 		return -1;
 	}
 	for (size_t h = 0; h < out->nhosts; h++) {
@@ -178,7 +165,7 @@ static void deliver_open_failed(struct deliver_ctx *d, enum oconn_status st, con
 	snprintf(enh, sizeof(enh), "%s", why->enh[0] != '\0' ? why->enh : perm ? "5.0.0" : "4.0.0");
 	/* A 421 says the session is over; for the recipient it is a 451. */
 	int code = why->code == 421 ? 451 : why->code;
-	deliver_reply_make(perm ? &d->perm_fail : &d->temp_fail, code, enh, "%s by %s", reply_detail(why),
+	smtp_reply_make(perm ? &d->perm_fail : &d->temp_fail, code, enh, "%s by %s", reply_detail(why),
 			   peer);
 	d->temp_seen |= !perm;
 }
@@ -249,7 +236,7 @@ static bool deliver_hosts_try(struct deliver_ctx *d, const struct dns_result *ho
 			if (!cached) {
 				if (!oconn_pool_reserve(d->pool, d->dest->pool_key, d->dest->max_per_dest)) {
 					struct smtp_reply busy;
-					deliver_reply_make(&busy, 451, "4.4.5", "too many connections to %s",
+					smtp_reply_make(&busy, 451, "4.4.5", "too many connections to %s",
 							   d->dest->name);
 					deliver_all(d, &busy);
 					d->rep->busy = true;

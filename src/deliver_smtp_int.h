@@ -28,10 +28,6 @@ enum txn_end {
 enum txn_end deliver_txn(struct oconn *c, bool cached, const struct oconn_params *params,
 			 const struct deliver_msg *msg, struct deliver_rcpt *rcpts, size_t n);
 
-/* Fills *r with a reply we made up: text "code enh detail". */
-void deliver_reply_make(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* Sets rc's result from r's class (2xx OK, 5xx PERM, else TEMP), its reply
  * and its enhanced code (made up as X.0.0 when r has none, RFC 3463). */
 void deliver_rcpt_set(struct deliver_rcpt *rc, const struct smtp_reply *r);

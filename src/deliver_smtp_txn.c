@@ -93,7 +93,7 @@ static int txn_send(struct txn *t, const char *what, unsigned timeout)
 	if (rc == 0)
 		return 0;
 	struct smtp_reply r;
-	deliver_reply_make(&r, 421, "4.4.2", "connection broken while sending %s", what);
+	smtp_reply_make(&r, 421, "4.4.2", "connection broken while sending %s", what);
 	return txn_break(t, &r);
 }
 
@@ -111,7 +111,7 @@ static int txn_read(struct txn *t, struct smtp_reply *r, unsigned timeout, int w
 	int class = r->code / 100;
 	if (class != want && class != 4 && class != 5) {
 		struct smtp_reply odd;
-		deliver_reply_make(&odd, 421, "4.5.0", "unexpected reply: %s", r->text);
+		smtp_reply_make(&odd, 421, "4.5.0", "unexpected reply: %s", r->text);
 		return txn_break(t, &odd);
 	}
 	t->cached = false;
@@ -163,7 +163,7 @@ static int txn_content(struct txn *t)
 		if (got <= 0) {
 			/* The session is mid-DATA with no way back: it is closed unfinished. */
 			struct smtp_reply r;
-			deliver_reply_make(&r, 451, "4.3.0", "cannot read the queue file: %s",
+			smtp_reply_make(&r, 451, "4.3.0", "cannot read the queue file: %s",
 					   got < 0 ? strerror(errno) : "shorter than its content");
 			rc = txn_break(t, &r);
 			break;
@@ -276,7 +276,7 @@ static void txn_run(struct txn *t)
 		char enh[16];
 		size_t len = strcspn(why, " ");
 		snprintf(enh, sizeof(enh), "%.*s", (int)len, why);
-		deliver_reply_make(&r, 554, enh, "%s", why[len] == ' ' ? why + len + 1 : why + len);
+		smtp_reply_make(&r, 554, enh, "%s", why[len] == ' ' ? why + len + 1 : why + len);
 		txn_answer_open(t, &r);
 		return;
 	}

@@ -95,7 +95,7 @@ int oconn_command(struct oconn *c, unsigned timeout, const char *stage, struct s
 	char context[32];
 	snprintf(context, sizeof(context), " after %s", stage);
 	if (rc < 0) {
-		oconn_reply_make(r, 421, "4.4.2", "%s%s", c->fault, context);
+		smtp_reply_make(r, 421, "4.4.2", "%s%s", c->fault, context);
 		return -1;
 	}
 	return oconn_io_reply(c, r, deadline, context);
@@ -149,7 +149,7 @@ static enum oconn_status oconn_tls_start(struct oconn *c, struct oconn_try *t)
 	t->tls_failed = true;
 	bool retry = t->tls == TLS_POLICY_MAY && !t->p->tls_wrapper;
 	oconn_log_tls_failed(c, t, c->fault, retry);
-	oconn_reply_make(t->why, 421, "4.7.5", "TLS handshake failed: %s", c->fault);
+	smtp_reply_make(t->why, 421, "4.7.5", "TLS handshake failed: %s", c->fault);
 	return OCONN_TEMP;
 }
 
@@ -163,7 +163,7 @@ static enum oconn_status oconn_not_us(struct oconn *c, struct oconn_try *t)
 {
 	if (t->p->lmtp || !smtp_client_names_us(t->why, t->p->helo_name))
 		return OCONN_OK;
-	oconn_reply_make(t->why, 554, "5.4.6", "mail for %s loops back to myself", t->host);
+	smtp_reply_make(t->why, 554, "5.4.6", "mail for %s loops back to myself", t->host);
 	return OCONN_PERM;
 }
 
@@ -191,7 +191,7 @@ static enum oconn_status oconn_hello(struct oconn *c, struct oconn_try *t)
 static enum oconn_status oconn_tls_missing(struct oconn *c, struct oconn_try *t, const char *what)
 {
 	oconn_log_tls_failed(c, t, what, false);
-	oconn_reply_make(t->why, 421, "4.7.0", "TLS required but %s", what);
+	smtp_reply_make(t->why, 421, "4.7.0", "TLS required but %s", what);
 	return OCONN_TEMP;
 }
 
@@ -216,7 +216,7 @@ static enum oconn_status oconn_starttls(struct oconn *c, struct oconn_try *t)
 			return OCONN_OK;	/* opportunistic: the session goes on in clear text */
 		char refused[SMTP_REPLY_TEXT_MAX];
 		snprintf(refused, sizeof(refused), "%s", t->why->text);
-		oconn_reply_make(t->why, 421, "4.7.0", "TLS required but STARTTLS refused: %s", refused);
+		smtp_reply_make(t->why, 421, "4.7.0", "TLS required but STARTTLS refused: %s", refused);
 		return OCONN_TEMP;
 	}
 	/* Whatever the peer sent after its 220 came in clear text; RFC 3207 6. */
@@ -233,7 +233,7 @@ static enum oconn_status oconn_try_open(struct oconn *c, const struct sockaddr *
 {
 	const struct oconn_params *p = t->p;
 	if (oconn_io_connect(c, addr, addrlen, oconn_deadline(p->timeouts.connect)) < 0) {
-		oconn_reply_make(t->why, 421, "4.4.1", "%s", c->fault);
+		smtp_reply_make(t->why, 421, "4.4.1", "%s", c->fault);
 		return OCONN_TEMP;
 	}
 	if (p->tls_wrapper) {

@@ -92,17 +92,17 @@ enum oconn_status oconn_auth(struct oconn *c, const struct oconn_params *p, stru
 		return OCONN_OK;
 	const char *pass = p->auth_pass != NULL ? p->auth_pass : "";
 	if (c->ssl == NULL && !c->local) {
-		oconn_reply_make(why, 421, "4.7.0", "refusing to send AUTH credentials without TLS "
+		smtp_reply_make(why, 421, "4.7.0", "refusing to send AUTH credentials without TLS "
 			"(use the encrypt or verify TLS policy)");
 		return OCONN_TEMP;
 	}
 	if ((c->caps.auth & (SMTP_AUTH_MECH_PLAIN | SMTP_AUTH_MECH_LOGIN)) == 0) {
-		oconn_reply_make(why, 421, "4.7.0", "peer does not offer AUTH PLAIN or LOGIN");
+		smtp_reply_make(why, 421, "4.7.0", "peer does not offer AUTH PLAIN or LOGIN");
 		return OCONN_TEMP;
 	}
 	if (p->auth_user[0] == '\0' || strlen(p->auth_user) > OCONN_AUTH_FIELD_MAX ||
 	    strlen(pass) > OCONN_AUTH_FIELD_MAX) {
-		oconn_reply_make(why, 421, "4.7.0", "AUTH user name empty, or it or the password "
+		smtp_reply_make(why, 421, "4.7.0", "AUTH user name empty, or it or the password "
 			"longer than %d bytes", OCONN_AUTH_FIELD_MAX);
 		return OCONN_TEMP;
 	}

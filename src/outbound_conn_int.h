@@ -55,10 +55,6 @@ int oconn_io_send(struct oconn *c, const void *data, size_t len, uint64_t deadli
 int oconn_io_reply(struct oconn *c, struct smtp_reply *r, uint64_t deadline, const char *context);
 /* Runs SSL_connect on c->ssl. 0, or -1 (broken) with the reason in c->fault. */
 int oconn_io_handshake(struct oconn *c, uint64_t deadline);
-/* Fills *r with a reply we made up: "code enh text". */
-void oconn_reply_make(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* ---- outbound_conn.c, for the AUTH step ------------------------------------ */
 
 /*

@@ -35,18 +35,6 @@ uint64_t oconn_deadline(unsigned seconds)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)seconds * 1000;
 }
 
-void oconn_reply_make(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
-{
-	memset(r, 0, sizeof(*r));
-	r->code = code;
-	snprintf(r->enh, sizeof(r->enh), "%s", enh);
-	int n = snprintf(r->text, sizeof(r->text), "%d %s ", code, enh);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->text + n, sizeof(r->text) - (size_t)n, fmt, ap);
-	va_end(ap);
-}
-
 __attribute__((format(printf, 2, 3)))
 static int io_fail(struct oconn *c, const char *fmt, ...)
 {
@@ -193,7 +181,7 @@ int oconn_io_reply(struct oconn *c, struct smtp_reply *r, uint64_t deadline, con
 		c->in_off = 0;
 		c->in_len = (size_t)n;
 	}
-	oconn_reply_make(r, 421, "4.4.2", "%s%s", c->fault, context);
+	smtp_reply_make(r, 421, "4.4.2", "%s%s", c->fault, context);
 	return -1;
 }
 

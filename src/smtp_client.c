@@ -25,7 +25,9 @@
  */
 #include "smtp_client.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -351,6 +353,18 @@ void smtp_client_rcpt_cmd(struct buf *out, const char *addr, unsigned notify, co
 			buf_printf(out, " ORCPT=%s", orcpt);
 	}
 	buf_append_str(out, "\r\n");
+}
+
+void smtp_reply_make(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
+{
+	memset(r, 0, sizeof(*r));
+	r->code = code;
+	snprintf(r->enh, sizeof(r->enh), "%s", enh);
+	int n = snprintf(r->text, sizeof(r->text), "%d %s ", code, enh);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->text + n, sizeof(r->text) - (size_t)n, fmt, ap);
+	va_end(ap);
 }
 
 bool smtp_client_names_us(const struct smtp_reply *r, const char *our_name)

@@ -117,6 +117,11 @@ void smtp_client_mail_cmd(struct buf *out, const struct smtp_client_mail *m, con
 void smtp_client_rcpt_cmd(struct buf *out, const char *addr, unsigned notify, const char *orcpt,
 			  const struct smtp_caps *caps);
 
+/* Fills *r with a reply made up here (a local failure given the shape of
+ * a peer's reply): code, enh, and text "code enh detail". */
+void smtp_reply_make(struct smtp_reply *r, int code, const char *enh, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /*
  * Whether the peer gave our own name as the first word of its reply (a
  * greeting or an EHLO reply): the exchanger is this very server, and mail
