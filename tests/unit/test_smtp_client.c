@@ -794,7 +794,7 @@ static void test_smtp_client_refusal_smtputf8(void **unused_state)
 /* RFC 6152 3: 8-bit content is not sent to a peer without 8BITMIME. */
 static void test_smtp_client_refusal_8bitmime(void **unused_state)
 {
-	struct smtp_caps caps = { .eightbitmime = true }, caps_none = { 0 };
+	struct smtp_caps caps = { .eightbitmime = true };
 	assert_null(smtp_client_refusal(&caps, 10, false, true));
 	assert_null(smtp_client_refusal(&caps_none, 10, false, false));
 	assert_string_equal(smtp_client_refusal(&caps_none, 10, false, true),
