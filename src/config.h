@@ -156,6 +156,8 @@ struct config_server {
 	unsigned delay_warning;
 	unsigned max_hop_count;
 	char *masquerade_domain;	/* NULL: none */
+	char *ndr_copy_to;		/* "local@domain"; NULL: none */
+	char *badmail;			/* NULL: SPOOL/badmail */
 };
 
 struct config_global {

@@ -325,6 +325,16 @@ const struct config_key config_keys[] = {
 	  .doc = "For relayed mail, a sender address in one of `local_domains` is rewritten to "
 		 "this domain in MAIL FROM.",
 	  .example = "example.com" },
+	{ .name = "ndr_copy_to", SERVER(ndr_copy_to), .type = CONFIG_T_ADDRESS, .def_doc = "(none)",
+	  .doc = "Each failure report (bounce) this server sends also goes to this address, "
+		 "e.g. the postmaster's.",
+	  .example = "postmaster@example.test" },
+	{ .name = "badmail", SERVER(badmail), .type = CONFIG_T_PATH,
+	  .def_doc = "(`badmail/` in the spool)",
+	  .doc = "Directory where a message from the null sender `<>` (a report, or any other "
+		 "that must not be bounced) is kept when it cannot be delivered: `ID.eml` (the "
+		 "message) and `ID.txt` (why, per recipient).",
+	  .example = "/var/spool/vsmtpd/badmail" },
 };
 
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
@@ -395,6 +405,7 @@ const char config_example[] =
 	"max_hop_count        = 30     ; more Received: lines = a loop: 5.4.6\n"
 	"# smart_host         = [relay.example.net]:587   ; send everything there\n"
 	"# masquerade_domain  = example.com  ; rewrite local senders' domain\n"
+	"# ndr_copy_to        = postmaster@example.test   ; a copy of every bounce\n"
 	"\n"
 	"[server mx2]\n"
 	"listen           = 127.0.0.2:2525\n"
@@ -468,6 +479,7 @@ static void write_range(struct buf *out, const struct config_key *k)
 	case CONFIG_T_WORD:
 	case CONFIG_T_LISTEN:
 	case CONFIG_T_DOMAIN:
+	case CONFIG_T_ADDRESS:
 	case CONFIG_T_DOMAINS:
 	case CONFIG_T_MAILBOX:
 	case CONFIG_T_CIDRS:

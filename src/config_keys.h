@@ -45,6 +45,7 @@ enum config_type {
 	CONFIG_T_DURATION,	/* seconds, s/m/h/d suffix; unsigned */
 	CONFIG_T_LISTEN,	/* IP:port [tls] list -> struct config_listen[] */
 	CONFIG_T_DOMAIN,	/* one domain name, lower-cased */
+	CONFIG_T_ADDRESS,	/* one mailbox "local@domain" (RFC 5321), domain lower-cased */
 	CONFIG_T_DOMAINS,	/* a list of domain names, lower-cased, sorted, unique */
 	CONFIG_T_MAILBOX,	/* maildir:PATH template */
 	CONFIG_T_CIDRS,		/* struct cidr_set */

@@ -21,6 +21,7 @@
 #include "config_keys.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "address.h"
 #include "config.h"
 #include "lib/xalloc.h"
 
@@ -198,6 +200,7 @@ static void format_bound(struct buf *out, enum config_type type, unsigned long l
 	case CONFIG_T_UINT:
 	case CONFIG_T_LISTEN:
 	case CONFIG_T_DOMAIN:
+	case CONFIG_T_ADDRESS:
 	case CONFIG_T_DOMAINS:
 	case CONFIG_T_MAILBOX:
 	case CONFIG_T_CIDRS:
@@ -438,6 +441,31 @@ static int parse_domain(const char *text, void *field, struct buf *why)
 		return -1;
 	}
 	*(char **)field = xstrdup(d);
+	return 0;
+}
+
+/* A mailbox as an RCPT TO would take it: "local@domain", no "<>", no bare local part. */
+static int parse_address(const char *text, void *field, struct buf *why)
+{
+	size_t len = strlen(text);
+	char path[ADDRESS_PATH_MAX + 1];
+	struct mailbox m;
+	size_t end;
+	if (len == 0 || len + 2 > ADDRESS_PATH_MAX || text[0] == '<') {
+		buf_append_str(why, "expected an address: local@domain");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "<%s>", text);
+	if (address_parse_path(path, len + 2, ADDRESS_NEED_DOMAIN, &m, &end) != ADDRESS_OK || end != len + 2 ||
+	    address_is_literal(&m)) {
+		buf_append_str(why, "expected an address: local@domain");
+		return -1;
+	}
+	for (char *d = m.domain; *d != '\0'; d++)
+		*d = (char)tolower((unsigned char)*d);
+	char out[sizeof(m.local) + 1 + sizeof(m.domain)];
+	address_format(&m, out, sizeof(out));
+	*(char **)field = xstrdup(out);
 	return 0;
 }
 
@@ -752,6 +780,8 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 		return parse_listen(k, text, base, why);
 	case CONFIG_T_DOMAIN:
 		return parse_domain(text, field, why);
+	case CONFIG_T_ADDRESS:
+		return parse_address(text, field, why);
 	case CONFIG_T_DOMAINS:
 		return parse_domains(k, text, base, why);
 	case CONFIG_T_MAILBOX:
@@ -782,6 +812,7 @@ void config_value_free(const struct config_key *k, void *base)
 	case CONFIG_T_PATH:
 	case CONFIG_T_WORD:
 	case CONFIG_T_DOMAIN:
+	case CONFIG_T_ADDRESS:
 	case CONFIG_T_MAILBOX:
 	case CONFIG_T_STRING:
 		free(*(char **)field);

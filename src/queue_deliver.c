@@ -265,7 +265,7 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 	const char *looping = queue_loop_check(&a, loop, sizeof(loop));
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		struct envelope_rcpt *r = &env->rcpts[i];
-		if (r->state != RCPT_PENDING || r->next_try > now)
+		if (!rcpt_state_pending(r->state) || r->next_try > now)
 			continue;
 		if (looping != NULL)
 			queue_rcpt_failed(&a, i, NULL, "5.4.6", looping);
@@ -280,7 +280,7 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 	long long earliest = 0;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		struct envelope_rcpt *r = &env->rcpts[i];
-		if (r->state != RCPT_PENDING)
+		if (!rcpt_state_pending(r->state))
 			continue;
 		if (all_final || r->next_try < earliest)
 			earliest = r->next_try;

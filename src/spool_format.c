@@ -186,13 +186,7 @@ static void put_notify(struct buf *out, unsigned notify)
 
 static char state_char(char state)
 {
-	switch ((enum rcpt_state)state) {
-	case RCPT_PENDING:
-	case RCPT_DELIVERED:
-	case RCPT_FAILED:
-		return state;
-	}
-	return RCPT_PENDING;	/* unknown: tried again, never lost */
+	return rcpt_state_valid(state) ? state : RCPT_PENDING;	/* unknown: tried again, never lost */
 }
 
 void spool_format_rcpt_state(const struct envelope_rcpt *r, struct buf *out)

@@ -33,9 +33,22 @@
 
 enum rcpt_state {
 	RCPT_PENDING = 'P',	/* not delivered yet (maybe deferred: tries > 0) */
+	RCPT_WARNED = 'W',	/* pending, and its sender was told it is late (RFC 3464 delayed) */
 	RCPT_DELIVERED = 'D',	/* final: delivered (or relayed) */
 	RCPT_FAILED = 'F',	/* final: failed for good */
 };
+
+/* Still to be delivered: PENDING or WARNED. */
+static inline bool rcpt_state_pending(char state)
+{
+	return state == RCPT_PENDING || state == RCPT_WARNED;
+}
+
+/* One of the enum rcpt_state letters. */
+static inline bool rcpt_state_valid(char state)
+{
+	return rcpt_state_pending(state) || state == RCPT_DELIVERED || state == RCPT_FAILED;
+}
 
 struct envelope_rcpt {
 	char *addr;		/* "local@domain" as accepted */

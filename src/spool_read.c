@@ -152,7 +152,7 @@ int spool_file_update_rcpt(struct spool_file *f, size_t i)
 		return -1;
 	}
 	const struct envelope_rcpt *r = &f->env.rcpts[i];
-	if (r->state != RCPT_PENDING && r->state != RCPT_DELIVERED && r->state != RCPT_FAILED) {
+	if (!rcpt_state_valid(r->state)) {
 		errno = EINVAL;
 		return -1;
 	}

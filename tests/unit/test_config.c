@@ -563,6 +563,8 @@ static void test_config_defaults(void **state)
 	assert_int_equal(s->delay_warning, 4 * 3600);
 	assert_int_equal(s->max_hop_count, 30);
 	assert_null(s->masquerade_domain);
+	assert_null(s->ndr_copy_to);
+	assert_null(s->badmail);
 	config_unref(c);
 }
 
@@ -591,6 +593,17 @@ static void test_config_smart_host(void **state)
 	bad_value(false, "smart_host", "[relay.example.net", "expected [host]:port or [IP]:port");
 	bad_value(false, "smart_host", "relay_host.example", "'relay_host.example': only letters, digits, "
 		  "'-' and '.' are allowed in a domain name");
+}
+
+static void test_config_ndr_copy_to(void **state)
+{
+	struct config *c = good_value(false, "ndr_copy_to", "Postmaster@Example.TEST");
+	assert_string_equal(server_a(c)->ndr_copy_to, "Postmaster@example.test");
+	config_unref(c);
+	const char *bad[] = { "postmaster", "<postmaster@example.test>", "a@b@example.test",
+			      "user@[192.0.2.1]", "two words@example.test", "@example.test" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		bad_value(false, "ndr_copy_to", bad[i], "expected an address: local@domain");
 }
 
 static void test_config_dns(void **state)
@@ -2171,6 +2184,7 @@ int main(void)
 		cmocka_unit_test(test_config_hostname),
 		cmocka_unit_test(test_config_mailbox),
 		cmocka_unit_test(test_config_smart_host),
+		cmocka_unit_test(test_config_ndr_copy_to),
 		cmocka_unit_test(test_config_dns),
 		cmocka_unit_test(test_config_tls_policy),
 		cmocka_unit_test(test_config_smart_host_credentials),

@@ -341,7 +341,7 @@ static void test_spool_format_many_recipients(void **state)
 		envelope_add_rcpt(&e, addr, i % 2 ? addr : NULL, i & 0xf);
 		e.rcpts[i].tries = i;
 		e.rcpts[i].next_try = 1000000LL * i;
-		e.rcpts[i].state = "PDF"[i % 3];
+		e.rcpts[i].state = "PDFW"[i % 4];
 	}
 	round_trip(&e, &d, &b);
 	assert_same_envelope(&e, &d);
@@ -364,6 +364,7 @@ static void test_spool_format_state_field_width_is_constant(void **state)
 	} cases[] = {
 		{ RCPT_PENDING, 0, 0, "P 0000 000000000000" },
 		{ RCPT_DELIVERED, 1, 1, "D 0001 000000000001" },
+		{ RCPT_WARNED, 3, 1700000000, "W 0003 001700000000" },
 		{ RCPT_FAILED, 9999, 999999999999LL, "F 9999 999999999999" },
 		{ RCPT_PENDING, 10000, 1000000000000LL, "P 9999 999999999999" },	/* clamped */
 		{ RCPT_PENDING, 4294967295u, 9223372036854775807LL, "P 9999 999999999999" },
