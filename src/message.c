@@ -34,3 +34,17 @@ unsigned message_count_field(const char *data, size_t len, const char *name)
 	}
 	return count;
 }
+
+size_t message_header_len(const char *data, size_t len)
+{
+	size_t line = 0;	/* where the current line starts */
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		size_t n = i - line;	/* the line's length before its LF */
+		if (n == 0 || (n == 1 && data[line] == '\r'))
+			return i + 1;
+		line = i + 1;
+	}
+	return 0;
+}

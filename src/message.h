@@ -21,4 +21,12 @@
  */
 unsigned message_count_field(const char *data, size_t len, const char *name);
 
+/*
+ * The length of the header section at the start of data[0..len), the
+ * empty line that ends it included ("A: b\r\n\r\n" -> 8; content that
+ * starts with an empty line -> its length, 2 for "\r\n"); 0 when no empty
+ * line ends it within data[0..len). Bare LF line ends count too.
+ */
+size_t message_header_len(const char *data, size_t len);
+
 #endif

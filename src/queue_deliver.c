@@ -79,31 +79,71 @@ static void queue_relay_field(const char *relay, char *out, size_t size)
 		out[0] = '\0';
 }
 
-void queue_rcpt_sent(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
-		     const char *reply)
+/*
+ * Notes what recipient i's sender may have to be told. text is a reply
+ * ("550 5.1.1 ...") or one of our reasons ("5.1.1 ..."), which is given
+ * the shape of the reply we would have sent (the Diagnostic-Code is an
+ * SMTP one either way).
+ */
+static void queue_note(struct queue_attempt *a, size_t i, enum dsn_action action, const char *status,
+		       const char *relay, const char *text)
+{
+	struct queue_note *n = &a->notes[i];
+	n->set = true;
+	n->action = action;
+	snprintf(n->status, sizeof(n->status), "%s", status);
+	/* "host[ip]:port" -> host; "[ip][ip]:port" (an address literal) -> ip */
+	n->remote_mta[0] = '\0';
+	if (relay != NULL && relay[0] != '\0') {
+		size_t len = strcspn(relay, "[");
+		if (len == 0 && relay[0] == '[')
+			snprintf(n->remote_mta, sizeof(n->remote_mta), "%.*s", (int)strcspn(relay + 1, "]"),
+				 relay + 1);
+		else
+			snprintf(n->remote_mta, sizeof(n->remote_mta), "%.*s", (int)len, relay);
+	}
+	bool reply = text[0] >= '2' && text[0] <= '5' && strspn(text, "0123456789") == 3 && text[3] == ' ';
+	if (reply)
+		snprintf(n->diag, sizeof(n->diag), "%s", text);
+	else
+		snprintf(n->diag, sizeof(n->diag), "%c50 %s", status[0], text);
+}
+
+void queue_rcpt_sent(struct queue_attempt *a, size_t i, enum queue_sent how, const char *relay,
+		     const char *dsn, const char *reply)
 {
 	struct envelope_rcpt *r = &a->f->env.rcpts[i];
 	char q[QUEUE_REASON_MAX], d[16], rf[OCONN_PEER_MAX + 8];
 	r->state = RCPT_DELIVERED;
 	a->changed[i] = true;
+	const char *code = dsn != NULL ? dsn : queue_dsn_of(reply, d, sizeof(d), "2.0.0");
+	if (how != QUEUE_SENT_PASSED_ON)
+		queue_note(a, i, how == QUEUE_SENT_RELAYED ? DSN_ACTION_RELAYED : DSN_ACTION_DELIVERED, code,
+			   relay, reply);
 	queue_relay_field(relay, rf, sizeof(rf));
 	log_info("event=delivered id=%s to=<%s>%s delay=%lld status=sent dsn=%s reply=\"%s\"", a->id,
-		 r->addr, rf, a->now - a->f->env.arrival, dsn != NULL ? dsn : queue_dsn_of(reply, d, sizeof(d), "2.0.0"),
-		 queue_quote(reply, q, sizeof(q)));
+		 r->addr, rf, a->now - a->f->env.arrival, code, queue_quote(reply, q, sizeof(q)));
 }
 
-void queue_rcpt_failed(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
-		       const char *reason)
+/* A failure for good: reason is logged, diag (the reply behind it) goes in the report. */
+static void queue_rcpt_fail(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
+			    const char *reason, const char *diag)
 {
 	struct envelope_rcpt *r = &a->f->env.rcpts[i];
 	char q[QUEUE_REASON_MAX], d[16], rf[OCONN_PEER_MAX + 8];
 	r->state = RCPT_FAILED;
 	a->changed[i] = true;
+	const char *code = dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "5.0.0");
+	queue_note(a, i, DSN_ACTION_FAILED, code, relay, diag);
 	queue_relay_field(relay, rf, sizeof(rf));
 	log_info("event=failed id=%s to=<%s>%s delay=%lld status=bounced dsn=%s reason=\"%s\"", a->id,
-		 r->addr, rf, a->now - a->f->env.arrival,
-		 dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "5.0.0"),
-		 queue_quote(reason, q, sizeof(q)));
+		 r->addr, rf, a->now - a->f->env.arrival, code, queue_quote(reason, q, sizeof(q)));
+}
+
+void queue_rcpt_failed(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
+		       const char *reason)
+{
+	queue_rcpt_fail(a, i, relay, dsn, reason, reason);
 }
 
 void queue_rcpt_deferred(struct queue_attempt *a, size_t i, const char *relay, const char *dsn,
@@ -124,10 +164,15 @@ void queue_rcpt_deferred(struct queue_attempt *a, size_t i, const char *relay, c
 		char why[QUEUE_REASON_MAX];
 		snprintf(why, sizeof(why), "4.4.7 delivery time expired after %u tries; last error: %s",
 			 r->tries, reason);
-		queue_rcpt_failed(a, i, relay, "4.4.7", why);
+		queue_rcpt_fail(a, i, relay, "4.4.7", why, reason);
 		return;
 	}
 	r->next_try = queue_sched_next_try(retry, nretry, r->tries, a->now, env->arrival, expire);
+	/* Late enough to warn the sender, once (RCPT_WARNED once the report is queued). */
+	unsigned warn = srv != NULL ? srv->delay_warning : 0;
+	if (warn > 0 && r->state == RCPT_PENDING && a->now - env->arrival >= (long long)warn)
+		queue_note(a, i, DSN_ACTION_DELAYED, dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "4.0.0"),
+			   relay, reason);
 	queue_relay_field(relay, rf, sizeof(rf));
 	log_info("event=deferred id=%s to=<%s>%s delay=%lld status=deferred dsn=%s tries=%u next_try=%lld "
 		 "reason=\"%s\"", a->id, r->addr, rf, a->now - env->arrival,
@@ -156,6 +201,7 @@ static void queue_maildir(struct queue_attempt *a, size_t i, const struct route 
 				 a->f->content_off, a->f->content_len, &res) == 0) {
 		r->state = RCPT_DELIVERED;
 		a->changed[i] = true;
+		queue_note(a, i, DSN_ACTION_DELIVERED, "2.0.0", NULL, "250 2.0.0 delivered to its Maildir");
 		log_info("event=delivered id=%s to=<%s> delay=%lld status=sent mailbox=%s/new/%s%s", a->id,
 			 r->addr, a->now - env->arrival, rt->maildir, res.name,
 			 res.already ? " already=yes" : "");
@@ -253,6 +299,7 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 		.qe = qe, .cfg = cfg, .id = id, .f = &f, .now = now,
 		.policy = route_server(cfg, env->server, first_domain),
 		.changed = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(bool)),
+		.notes = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(struct queue_note)),
 	};
 	struct queue_hop *hops = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(*hops));
 	size_t nhops = 0;
@@ -275,6 +322,7 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 	if (nhops > 0)
 		queue_relay(&a, hops, nhops);
 	free(hops);
+	queue_report(&a);
 
 	bool all_final = true;
 	long long earliest = 0;
@@ -315,6 +363,7 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 		*next_try = now + QUEUE_IOERR_RETRY;
 	}
 done:
+	free(a.notes);
 	free(a.changed);
 	spool_file_close(&f);
 	return outcome;

@@ -72,13 +72,15 @@ static void dest_smart_host(struct deliver_dest *d, const struct config_server *
 
 /* Records the results of one transaction. */
 static void apply(struct queue_attempt *a, const size_t *idx, const struct deliver_rcpt *rc, size_t n,
-		  const struct deliver_report *rep)
+		  const struct deliver_report *rep, bool lmtp)
 {
+	enum queue_sent how = lmtp ? QUEUE_SENT_DELIVERED
+			      : rep->dsn_relayed ? QUEUE_SENT_RELAYED : QUEUE_SENT_PASSED_ON;
 	for (size_t k = 0; k < n; k++) {
 		const char *relay = rep->relay[0] != '\0' ? rep->relay : NULL;
 		switch (rc[k].result) {
 		case DELIVER_RCPT_OK:
-			queue_rcpt_sent(a, idx[k], relay, rc[k].enh, rc[k].reply);
+			queue_rcpt_sent(a, idx[k], how, relay, rc[k].enh, rc[k].reply);
 			break;
 		case DELIVER_RCPT_PERM:
 			queue_rcpt_failed(a, idx[k], relay, rc[k].enh, rc[k].reply);
@@ -191,7 +193,7 @@ static void relay_group(struct queue_attempt *a, const struct queue_hop *g, cons
 			deliver_smtp(a->qe->dns, a->qe->pool, &d, &msg, rc, n, &rep);
 		}
 	}
-	apply(a, idx, rc, n, &rep);
+	apply(a, idx, rc, n, &rep, g->kind == ROUTE_LMTP);
 	free(rc);
 }
 

@@ -376,6 +376,42 @@ void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), voi
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* spool_msg_commit_wait(): the commit thread's answer, handed back. */
+struct spool_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int err;
+};
+
+static void spool_wait_done(void *arg, int err)
+{
+	struct spool_wait *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->err = err;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int spool_msg_commit_wait(struct spool_msg *m)
+{
+	struct spool_wait w = { .done = false };
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	spool_msg_commit(m, spool_wait_done, &w);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	if (w.err == 0)
+		return 0;
+	errno = w.err;
+	return -1;
+}
+
 /* A failed commit: nothing was promised, so nothing may stay behind. The
  * caller logs the error it is told; op names a step it cannot see. */
 static void spool_commit_fail(struct spool_msg *m, int err, const char *op)

@@ -72,6 +72,11 @@ void spool_msg_abort(struct spool_msg *m);
  */
 void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), void *arg);
 
+/* spool_msg_commit() for a thread that may block (a delivery thread
+ * queueing a report): returns once committed (0; the commit hook has run)
+ * or failed (-1 with errno; the tmp file is gone). */
+int spool_msg_commit_wait(struct spool_msg *m);
+
 /* A committed queue file opened for delivery. */
 struct spool_file {
 	int fd;

@@ -209,6 +209,28 @@ class Daemon:
         return self.wait_log(r"event=removed id=%s\b" % re.escape(qid), timeout=timeout)
 
 
+# ---- event= log lines -------------------------------------------------------------
+
+FIELD_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def fields(line):
+    """{key: value} of an event= log line (quotes removed)."""
+    return {k: (v[1:-1] if v.startswith('"') else v) for k, v in FIELD_RE.findall(line)}
+
+
+def wait_event(d, event, qid, rcpt, start=0, timeout=20):
+    """Waits for `event=EVENT id=QID to=<RCPT>`; returns the line's fields."""
+    m = d.wait_log(r"event=%s id=%s to=<%s>(\s|$)" % (event, qid, re.escape(rcpt)),
+                   start=start, timeout=timeout)
+    return fields(m.string)
+
+
+def events(d, event, qid):
+    """The fields of every `event=EVENT id=QID` line so far."""
+    return [fields(m.string) for m in d.log_matches(r"event=%s id=%s " % (event, qid))]
+
+
 # ---- the raw client -------------------------------------------------------------
 
 class Reply:

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from helpers import RECEIVED_RE, free_port, send_mail
+from helpers import RECEIVED_RE, free_port, send_mail, wait_event
 from world import LMTP_IP, split_dovecot_headers
 
 MESSAGE = (b"From: Sender <s@remote.test>\r\n"
@@ -30,10 +30,6 @@ def submit(env, rcpts, sender="s@remote.test", message=MESSAGE):
         qid = send_mail(c, sender, rcpts, message)
         c.quit()
     return qid
-
-
-def wait_event(d, event, qid, rcpt, start=0):
-    return d.wait_log(r"event=%s id=%s to=<%s>\s" % (event, qid, re.escape(rcpt)), start=start).string
 
 
 def check_dovecot_copy(dv, rcpt, sender, qid, for_rcpt):
@@ -59,8 +55,8 @@ def test_lmtp_unix_socket_to_dovecot_byte_exact(world):
     dv = world.dovecot()
     d = world.start(mailbox="lmtp:unix:%s" % dv.socket)
     qid = submit(world.env, ["user1@example.test"])
-    line = wait_event(d, "delivered", qid, "user1@example.test")
-    assert "status=sent" in line and "dsn=2." in line, line
+    ev = wait_event(d, "delivered", qid, "user1@example.test")
+    assert ev["status"] == "sent" and ev["dsn"].startswith("2."), ev
     d.wait_removed(qid)
     check_dovecot_copy(dv, "user1@example.test", "s@remote.test", qid, for_rcpt=True)
     world.env.assert_no_leftovers()
@@ -84,7 +80,7 @@ def test_lmtp_unknown_user_fails_while_others_delivered(world):
     dv = world.dovecot(users=["user1@example.test", "user2@example.test"])
     d = world.start(mailbox="lmtp:unix:%s" % dv.socket)
     qid = submit(world.env, ["user1@example.test", "user3@example.test"], sender="")
-    assert "dsn=5.1.1" in wait_event(d, "failed", qid, "user3@example.test")
+    assert wait_event(d, "failed", qid, "user3@example.test")["dsn"] == "5.1.1"
     wait_event(d, "delivered", qid, "user1@example.test")
     d.wait_removed(qid)
     assert len(dv.new_files("user1@example.test")) == 1
@@ -100,8 +96,8 @@ def test_lmtp_per_recipient_replies_after_data(world):
     rcpts = ["user1@example.test", "user2@example.test", "user3@example.test"]
     qid = submit(world.env, rcpts, sender="")
     wait_event(d, "delivered", qid, "user1@example.test")
-    assert "dsn=4.2.2" in wait_event(d, "deferred", qid, "user2@example.test")
-    assert "dsn=5.2.2" in wait_event(d, "failed", qid, "user3@example.test")
+    assert wait_event(d, "deferred", qid, "user2@example.test")["dsn"] == "4.2.2"
+    assert wait_event(d, "failed", qid, "user3@example.test")["dsn"] == "5.2.2"
     verdicts.pop("user2@example.test")      # the mailbox has room again
     wait_event(d, "delivered", qid, "user2@example.test")
     d.wait_removed(qid)
@@ -126,7 +122,7 @@ def test_lmtp_server_down_defers(world, kind):
                else "lmtp:unix:%s" % (world.root / "no-such.sock"))
     d = world.start(mailbox=mailbox)
     qid = submit(world.env, ["user1@example.test"])
-    line = wait_event(d, "deferred", qid, "user1@example.test")
-    assert re.search(r"status=deferred dsn=4\.\d+\.\d+ tries=1 ", line), line
+    ev = wait_event(d, "deferred", qid, "user1@example.test")
+    assert ev["status"] == "deferred" and re.match(r"4\.\d+\.\d+$", ev["dsn"]) and ev["tries"] == "1", ev
     assert world.env.queue_files() == [qid]
     assert world.env.mail_files() == []

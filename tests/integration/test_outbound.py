@@ -17,7 +17,7 @@ import re
 
 import pytest
 
-from helpers import RECEIVED_RE, data_wire, send_mail
+from helpers import RECEIVED_RE, data_wire, events, send_mail, wait_event
 from world import (IMPLICIT_IP, LITERAL_IP, MX1_IP, MX2_IP, OTHER_IP, SMARTHOST_IP,
                    WRONGNAME_IP)
 
@@ -32,26 +32,9 @@ MESSAGE = (b"From: Sender <sender@example.test>\r\n"
            b"  indented\twith a tab  \r\n"
            b"last line\r\n")
 RECEIVED_CRLF_RE = RECEIVED_RE.replace(r"\n", r"\r\n")
-FIELD_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
 # ---- helpers ----------------------------------------------------------------------
-
-def fields(line):
-    """{key: value} of an event= log line (quotes removed)."""
-    return {k: (v[1:-1] if v.startswith('"') else v) for k, v in FIELD_RE.findall(line)}
-
-
-def wait_event(d, event, qid, rcpt, start=0, timeout=20):
-    """Waits for `event=EVENT id=QID to=<RCPT>`; returns the line's fields."""
-    m = d.wait_log(r"event=%s id=%s to=<%s>(\s|$)" % (event, qid, re.escape(rcpt)),
-                   start=start, timeout=timeout)
-    return fields(m.string)
-
-
-def events(d, event, qid):
-    return [fields(m.string) for m in d.log_matches(r"event=%s id=%s " % (event, qid))]
-
 
 def relay_of(name, ip, port):
     return "%s[%s]:%d" % (name, ip, port)

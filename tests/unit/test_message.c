@@ -1,7 +1,8 @@
 /*
  * test_message.c — header-section questions (message.c): counting Received:
  * fields for loop detection, with folded lines, odd spacing, bare LF, a
- * body that holds lookalike lines, and prefixes cut anywhere.
+ * body that holds lookalike lines, and prefixes cut anywhere; the length
+ * of the header section (what a report returns for RET=HDRS).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,12 +49,33 @@ static void test_message_prefix_cut_anywhere(void **state)
 	}
 }
 
+static size_t hlen(const char *text)
+{
+	return message_header_len(text, strlen(text));
+}
+
+static void test_message_header_len(void **state)
+{
+	assert_int_equal(hlen("A: b\r\n\r\nbody\r\n"), 8);
+	assert_int_equal(hlen("\r\nbody only\r\n"), 2);
+	assert_int_equal(hlen("A: b\n\nbody"), 6);
+	assert_int_equal(hlen("A: b\r\n\nbody"), 7);
+	assert_int_equal(hlen("A: b\r\n folded\r\n\r\n"), 17);
+	/* no empty line within the prefix */
+	assert_int_equal(hlen(""), 0);
+	assert_int_equal(hlen("A: b\r\nC: d\r\n"), 0);
+	assert_int_equal(hlen("A: b\r\n\r"), 0);
+	/* a line holding only spaces is not empty */
+	assert_int_equal(hlen("A: b\r\n \r\nC: d\r\n\r\n"), 17);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_message_counts_fields),
 		cmocka_unit_test(test_message_ignores_lookalikes),
 		cmocka_unit_test(test_message_prefix_cut_anywhere),
+		cmocka_unit_test(test_message_header_len),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -480,7 +480,8 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 	assert_int_equal(next, t0 + 86400);
 	struct spool_file f;
 	assert_int_equal(spool_file_open(spool, id, &f), 0);
-	assert_int_equal(f.env.rcpts[0].state, RCPT_PENDING);
+	/* past delay_warning (4h): the sender was told, once */
+	assert_int_equal(f.env.rcpts[0].state, RCPT_WARNED);
 	assert_int_equal(f.env.rcpts[0].tries, 5);
 	assert_int_equal(f.env.rcpts[0].next_try, t0 + 86400);
 	spool_file_close(&f);
@@ -505,6 +506,13 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 	assert_non_null(strstr(buf_str(&log), line));
 	snprintf(line, sizeof(line), "event=removed id=%s\n", id);
 	assert_non_null(strstr(buf_str(&log), line));
+	/* one delay report (the try at 86000 s), then the failure report */
+	snprintf(line, sizeof(line), " orig=%s kind=delay to=<s@x.test> rcpts=1\n", id);
+	const char *delay = strstr(buf_str(&log), line);
+	assert_non_null(delay);
+	assert_null(strstr(delay + 1, line));
+	snprintf(line, sizeof(line), " orig=%s kind=failure to=<s@x.test> rcpts=1\n", id);
+	assert_non_null(strstr(delay, line));
 	buf_free(&log);
 }
 

@@ -206,7 +206,7 @@ static void waiter_wait(struct waiter *w, int n)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Commits one message with the given content; returns done()'s error. */
+/* Commits one message with the given content (spool_msg_commit_wait); returns the errno or 0. */
 static int commit_one(struct spool *s, struct envelope *env, const char *prefix, const void *data,
 		      size_t len, char id[SPOOL_ID_MAX + 1])
 {
@@ -215,13 +215,7 @@ static int commit_one(struct spool *s, struct envelope *env, const char *prefix,
 	if (id != NULL)
 		strcpy(id, spool_msg_id(m));
 	spool_msg_write(m, data, len);
-	struct waiter w;
-	waiter_init(&w);
-	spool_msg_commit(m, on_done, &w);
-	waiter_wait(&w, 1);
-	int err = w.err;
-	waiter_destroy(&w);
-	return err;
+	return spool_msg_commit_wait(m) == 0 ? 0 : errno;
 }
 
 /* Reads n content bytes of an open queue file. */
