@@ -46,6 +46,16 @@ static void put_clean(struct buf *out, const char *s)
 	}
 }
 
+/* "Name: value\r\n" with value cleaned; nothing when value is NULL or "". */
+static void put_field(struct buf *out, const char *name, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return;
+	buf_append_str(out, name);
+	put_clean(out, value);
+	buf_append_str(out, "\r\n");
+}
+
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -208,9 +218,7 @@ static void put_text(const struct dsn_report *r, struct buf *out)
 /* The message/delivery-status body (RFC 3464 2.2, 2.3). */
 static void put_status(const struct dsn_report *r, struct buf *out)
 {
-	buf_append_str(out, "Reporting-MTA: dns; ");
-	put_clean(out, r->reporting_mta);
-	buf_append_str(out, "\r\n");
+	put_field(out, "Reporting-MTA: dns; ", r->reporting_mta);
 	if (r->envid != NULL && r->envid[0] != '\0') {
 		buf_append_str(out, "Original-Envelope-Id: ");
 		put_xtext(out, r->envid);
@@ -243,19 +251,10 @@ static void put_status(const struct dsn_report *r, struct buf *out)
 		}
 		buf_append_str(out, "Final-Recipient: ");
 		put_address(out, rc->addr);
-		buf_printf(out, "\r\nAction: %s\r\nStatus: ", action_name(rc->action));
-		put_clean(out, rc->status);
-		buf_append_str(out, "\r\n");
-		if (rc->remote_mta != NULL && rc->remote_mta[0] != '\0') {
-			buf_append_str(out, "Remote-MTA: dns; ");
-			put_clean(out, rc->remote_mta);
-			buf_append_str(out, "\r\n");
-		}
-		if (rc->diagnostic != NULL && rc->diagnostic[0] != '\0') {
-			buf_append_str(out, "Diagnostic-Code: smtp; ");
-			put_clean(out, rc->diagnostic);
-			buf_append_str(out, "\r\n");
-		}
+		buf_printf(out, "\r\nAction: %s\r\n", action_name(rc->action));
+		put_field(out, "Status: ", rc->status);
+		put_field(out, "Remote-MTA: dns; ", rc->remote_mta);
+		put_field(out, "Diagnostic-Code: smtp; ", rc->diagnostic);
 		if (rc->last_attempt != 0)
 			put_date(out, "Last-Attempt-Date", rc->last_attempt);
 		if (rc->action == DSN_ACTION_DELAYED && rc->retry_until != 0)
