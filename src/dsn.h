@@ -96,7 +96,12 @@ enum dsn_include dsn_include(int ret, unsigned long long content_len, bool any_f
  * Auto-Submitted: auto-replied (RFC 3834), MIME-Version.
  * Field values from the envelope are never trusted: CR, LF and other
  * control characters are replaced, and xtext (RFC 3461 4) is decoded
- * where the result is printable, else left as it was.
+ * where the result is printable, else left as it was. Without smtputf8,
+ * bytes that are not ASCII become '?', so all but the original is 7-bit
+ * (a non-ASCII address is written as RFC 6533 utf-8-addr-xtext); with it,
+ * only ill-formed UTF-8 does. A missing or malformed status becomes the
+ * action's generic one (5.0.0, 4.0.0, 2.0.0). Long fields are folded at
+ * blanks (78 columns where possible) and cut short of the 998 limit.
  */
 void dsn_report_begin(const struct dsn_report *r, struct buf *out);
 

@@ -69,6 +69,25 @@ static void test_message_header_len(void **state)
 	assert_int_equal(hlen("A: b\r\n \r\nC: d\r\n\r\n"), 17);
 }
 
+static void test_message_header_len_prefix_cut_anywhere(void **state)
+{
+	/* what a report returns for RET=HDRS is read in one piece that may end anywhere */
+	static const char *const texts[] = {
+		"Received: one\r\nSubject: two\r\n\r\nbody\r\n\r\nmore\r\n",
+		"Received: one\nSubject: two\n\nbody\n",
+		"Received: one\r\nSubject: two\r\n\nbody\r\n",
+		"\r\n\r\nbody\r\n",
+	};
+	static const size_t ends[] = { 31, 28, 30, 2 };
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+		size_t len = strlen(texts[t]);
+		for (size_t cut = 0; cut <= len; cut++)
+			assert_int_equal(message_header_len(texts[t], cut), cut >= ends[t] ? ends[t] : 0);
+	}
+	/* a NUL in the header section is just a byte */
+	assert_int_equal(message_header_len("A: b\0c\r\n\r\n", 10), 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -76,6 +95,7 @@ int main(void)
 		cmocka_unit_test(test_message_ignores_lookalikes),
 		cmocka_unit_test(test_message_prefix_cut_anywhere),
 		cmocka_unit_test(test_message_header_len),
+		cmocka_unit_test(test_message_header_len_prefix_cut_anywhere),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
