@@ -16,17 +16,24 @@
  * bounded and a 100k-message recovery is fed in steps; a job holds a
  * reference on the config snapshot current when it started. The queue file
  * is the only durable record: nothing here needs saving.
+ * Admin actions (the control API) run here too: a flush or bounce of a
+ * busy message is kept in its flags and rides on the attempt that starts
+ * once the job is back; a hold or delete of a busy message is refused
+ * (EBUSY), as the job has its file open. A held message leaves the index
+ * (its file is in hold/) and comes back with queue_release().
  * Not here: what one attempt does (queue_deliver.c), the schedule maths
  * (queue_sched.c). Out of memory is fatal; other errors are logged by the
  * job and end as a later retry.
  */
 #include "queue.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "lib/xalloc.h"
@@ -45,12 +52,14 @@ struct queue_msg {
 	size_t heap_idx;	/* QUEUE_NOT_IN_HEAP while busy */
 	bool busy;		/* a job for it is in flight */
 	bool again;		/* submitted while busy: due as soon as the job is back */
+	unsigned flags;		/* QUEUE_DELIVER_* the admin asked of its next attempt */
 };
 
 struct queue_job {
 	struct queue_job *next;
 	char id[SPOOL_ID_MAX + 1];
 	struct config *cfg;		/* reference held for the job */
+	unsigned flags;			/* QUEUE_DELIVER_* */
 	enum queue_outcome outcome;
 	long long next_try;
 };
@@ -210,6 +219,19 @@ static struct queue_msg *queue_heap_pop(struct queue *q)
 	return top;
 }
 
+/* Takes an idle message out of the heap. */
+static void queue_heap_remove(struct queue *q, struct queue_msg *m)
+{
+	size_t i = m->heap_idx;
+	struct queue_msg *last = q->heap[--q->hlen];
+	m->heap_idx = QUEUE_NOT_IN_HEAP;
+	if (last == m)
+		return;
+	queue_heap_set(q, i, last);
+	queue_heap_up(q, i);
+	queue_heap_down(q, last->heap_idx);
+}
+
 /* Moves an idle message to next_try (earlier or later). */
 static void queue_heap_update(struct queue *q, struct queue_msg *m, long long next_try)
 {
@@ -248,7 +270,7 @@ static void *queue_thread(void *arg)
 			q->jobs_tail = NULL;
 		pthread_mutex_unlock(&q->lock);
 
-		job->outcome = queue_deliver(&q->env, job->cfg, job->id, (long long)time(NULL),
+		job->outcome = queue_deliver(&q->env, job->cfg, job->id, (long long)time(NULL), job->flags,
 					     &job->next_try);
 		config_unref(job->cfg);
 		job->cfg = NULL;
@@ -296,6 +318,8 @@ static void queue_dispatch(struct queue *q)
 		struct queue_job *job = xcalloc(1, sizeof(*job));
 		memcpy(job->id, m->id, sizeof(job->id));
 		job->cfg = config_ref(q->cfg);
+		job->flags = m->flags;
+		m->flags = 0;
 		if (tail != NULL)
 			tail->next = job;
 		else
@@ -325,26 +349,41 @@ static void queue_on_timer(evutil_socket_t fd, short what, void *arg)
 	queue_dispatch(arg);
 }
 
-/* Indexes id (new: due now) or makes an idle one due now. */
-static void queue_index(struct queue *q, const char *id)
+/* Makes an indexed message due now (a busy one: once its job is back). */
+static void queue_due_now(struct queue *q, struct queue_msg *m)
+{
+	if (m->busy)
+		m->again = true;
+	else
+		queue_heap_update(q, m, 0);
+}
+
+/* Indexes id (new: due now) or makes an indexed one due now; NULL for a bad ID. */
+static struct queue_msg *queue_index(struct queue *q, const char *id)
 {
 	struct queue_msg *m = queue_find(q, id);
 	if (m != NULL) {
-		if (m->busy)
-			m->again = true;
-		else
-			queue_heap_update(q, m, 0);
-		return;
+		queue_due_now(q, m);
+		return m;
 	}
 	if (strlen(id) > SPOOL_ID_MAX || id[0] == '\0') {
 		log_error("event=queue_error id=%s reason=\"bad queue ID\"", id);
-		return;
+		return NULL;
 	}
 	m = xcalloc(1, sizeof(*m));
 	memcpy(m->id, id, strlen(id) + 1);
 	m->heap_idx = QUEUE_NOT_IN_HEAP;
 	queue_map_insert(q, m);
 	queue_heap_push(q, m);
+	return m;
+}
+
+/* Drops an idle message from the index (its file has left queue/). */
+static void queue_forget(struct queue *q, struct queue_msg *m)
+{
+	queue_heap_remove(q, m);
+	queue_map_remove(q, m->id);
+	free(m);
 }
 
 /* A job came back. */
@@ -460,6 +499,175 @@ void queue_submit(struct queue *q, const char *id)
 	q->incoming_tail = it;
 	pthread_mutex_unlock(&q->lock);
 	event_active(q->wake, 0, 0);
+}
+
+/* ---- admin actions (main thread) ----------------------------------------- */
+
+size_t queue_count(const struct queue *q)
+{
+	return q->count;
+}
+
+bool queue_env_has_domain(const struct envelope *env, const char *domain)
+{
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const char *at = strrchr(env->rcpts[i].addr, '@');
+		if (rcpt_state_pending(env->rcpts[i].state) && at != NULL && strcasecmp(at + 1, domain) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Whether queue/ID has a pending recipient in domain; false when it cannot be read. */
+static bool queue_file_has_domain(struct queue *q, const char *id, const char *domain)
+{
+	struct spool_file f;
+	if (spool_file_open(q->env.spool, id, &f) < 0)
+		return false;	/* vanished or corrupt: its own job will say so */
+	bool yes = queue_env_has_domain(&f.env, domain);
+	spool_file_close(&f);
+	return yes;
+}
+
+/* Asks flags of m's next attempt and makes it due now (a busy one: when its job is back). */
+static void queue_request(struct queue *q, struct queue_msg *m, unsigned flags)
+{
+	m->flags |= flags;
+	queue_due_now(q, m);
+}
+
+int queue_flush(struct queue *q, const char *id, const char *domain)
+{
+	int n = 0;
+	if (id != NULL) {
+		struct queue_msg *m = queue_find(q, id);
+		if (m == NULL) {
+			errno = ENOENT;
+			return -1;
+		}
+		if (domain == NULL || queue_file_has_domain(q, id, domain)) {
+			queue_request(q, m, QUEUE_DELIVER_FORCE);
+			n = 1;
+		}
+	} else {
+		for (size_t i = 0; i < q->nslots; i++) {
+			struct queue_msg *m = q->slots[i];
+			if (m == NULL || (domain != NULL && !queue_file_has_domain(q, m->id, domain)))
+				continue;
+			queue_request(q, m, QUEUE_DELIVER_FORCE);
+			n++;
+		}
+	}
+	/* one line per request, not per message: a flush of everything may touch 100k */
+	if (id != NULL)
+		log_info("event=flushed id=%s count=%d", id, n);
+	else
+		log_info("event=flushed%s%s count=%d", domain != NULL ? " domain=" : "",
+			 domain != NULL ? domain : "", n);
+	queue_dispatch(q);
+	return n;
+}
+
+int queue_hold(struct queue *q, const char *id)
+{
+	struct queue_msg *m = queue_find(q, id);
+	if (m == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (m->busy) {
+		errno = EBUSY;	/* its job has the file open and may still write to it */
+		return -1;
+	}
+	if (spool_hold(q->env.spool, id) < 0)
+		return -1;
+	log_info("event=held id=%s", id);
+	queue_forget(q, m);
+	queue_dispatch(q);
+	return 0;
+}
+
+int queue_release(struct queue *q, const char *id)
+{
+	if (spool_release(q->env.spool, id) < 0)
+		return -1;
+	log_info("event=released id=%s", id);
+	/* tried now: its recipients' retry times passed or not */
+	struct queue_msg *m = queue_index(q, id);
+	if (m != NULL)
+		m->flags |= QUEUE_DELIVER_FORCE;
+	queue_dispatch(q);
+	return 0;
+}
+
+int queue_delete(struct queue *q, const char *id)
+{
+	struct queue_msg *m = queue_find(q, id);
+	if (m == NULL) {
+		if (spool_remove_held(q->env.spool, id) < 0)
+			return -1;
+		log_info("event=deleted id=%s held=yes", id);
+		return 0;
+	}
+	if (m->busy) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (spool_remove(q->env.spool, id) < 0) {
+		int err = errno;
+		if (err == ENOENT)
+			queue_forget(q, m);	/* gone already: nothing left to deliver */
+		errno = err;
+		return -1;
+	}
+	log_info("event=deleted id=%s", id);
+	queue_forget(q, m);
+	queue_dispatch(q);
+	return 0;
+}
+
+int queue_bounce(struct queue *q, const char *id)
+{
+	struct queue_msg *m = queue_find(q, id);
+	if (m == NULL) {
+		/* a held message: back into the queue to be returned */
+		if (spool_release(q->env.spool, id) < 0)
+			return -1;
+		log_info("event=released id=%s", id);
+		m = queue_index(q, id);	/* queue_request() below makes it due now */
+		if (m == NULL) {
+			errno = ENOENT;	/* not an ID: spool_release() refused it already */
+			return -1;
+		}
+	}
+	queue_request(q, m, QUEUE_DELIVER_BOUNCE);
+	log_info("event=bounce_requested id=%s%s", id, m->busy ? " busy=yes" : "");
+	queue_dispatch(q);
+	return 0;
+}
+
+static int queue_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct queue_entry *)a)->id, ((const struct queue_entry *)b)->id);
+}
+
+size_t queue_list(const struct queue *q, struct queue_entry **out)
+{
+	struct queue_entry *e = xcalloc(q->count > 0 ? q->count : 1, sizeof(*e));
+	size_t n = 0;
+	for (size_t i = 0; i < q->nslots && n < q->count; i++) {
+		const struct queue_msg *m = q->slots[i];
+		if (m == NULL)
+			continue;
+		memcpy(e[n].id, m->id, sizeof(e[n].id));
+		e[n].busy = m->busy;
+		e[n].next_try = m->busy ? 0 : m->next_try;
+		n++;
+	}
+	/* oldest first: IDs sort by arrival */
+	qsort(e, n, sizeof(*e), queue_entry_cmp);
+	*out = e;
+	return n;
 }
 
 void queue_free(struct queue *q)

@@ -16,6 +16,8 @@
  *   arithmetic (queue_sched.c).
  * - A message with more Received: fields than max_hop_count is looping:
  *   every due recipient fails (RFC 5321 6.3), local ones too.
+ * - An admin's bounce is a failure like any other: noted, reported by
+ *   queue_report.c, and written only once the report is durable.
  * Not here: choosing when to run (queue.c), where a recipient goes
  * (route.c), writing the Maildir file (deliver_maildir.c), LMTP and SMTP
  * transactions (queue_relay.c, deliver_smtp.c).
@@ -39,6 +41,7 @@
 #include "queue_int.h"
 #include "queue_sched.h"
 #include "route.h"
+#include "stats.h"
 
 #define QUEUE_REASON_MAX 512
 #define QUEUE_HEADER_READ (64 * 1024)	/* Received: fields are counted in this much of the header */
@@ -120,6 +123,7 @@ void queue_rcpt_sent(struct queue_attempt *a, size_t i, enum queue_sent how, con
 	if (how != QUEUE_SENT_PASSED_ON)
 		queue_note(a, i, how == QUEUE_SENT_RELAYED ? DSN_ACTION_RELAYED : DSN_ACTION_DELIVERED, code,
 			   relay, reply);
+	stats_count(a->f->env.server, STATS_SENT);
 	queue_relay_field(relay, rf, sizeof(rf));
 	log_info("event=delivered id=%s to=<%s>%s delay=%lld status=sent dsn=%s reply=\"%s\"", a->id,
 		 r->addr, rf, a->now - a->f->env.arrival, code, queue_quote(reply, q, sizeof(q)));
@@ -135,6 +139,7 @@ static void queue_rcpt_fail(struct queue_attempt *a, size_t i, const char *relay
 	a->changed[i] = true;
 	const char *code = dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "5.0.0");
 	queue_note(a, i, DSN_ACTION_FAILED, code, relay, diag);
+	stats_count(a->f->env.server, STATS_BOUNCED);
 	queue_relay_field(relay, rf, sizeof(rf));
 	log_info("event=failed id=%s to=<%s>%s delay=%lld status=bounced dsn=%s reason=\"%s\"", a->id,
 		 r->addr, rf, a->now - a->f->env.arrival, code, queue_quote(reason, q, sizeof(q)));
@@ -174,6 +179,7 @@ void queue_rcpt_deferred(struct queue_attempt *a, size_t i, const char *relay, c
 		queue_note(a, i, DSN_ACTION_DELAYED, dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "4.0.0"),
 			   relay, reason);
 	queue_relay_field(relay, rf, sizeof(rf));
+	stats_count(env->server, STATS_DEFERRED);
 	log_info("event=deferred id=%s to=<%s>%s delay=%lld status=deferred dsn=%s tries=%u next_try=%lld "
 		 "reason=\"%s\"", a->id, r->addr, rf, a->now - env->arrival,
 		 dsn != NULL ? dsn : queue_dsn_of(reason, d, sizeof(d), "4.0.0"), r->tries,
@@ -202,6 +208,7 @@ static void queue_maildir(struct queue_attempt *a, size_t i, const struct route 
 		r->state = RCPT_DELIVERED;
 		a->changed[i] = true;
 		queue_note(a, i, DSN_ACTION_DELIVERED, "2.0.0", NULL, "250 2.0.0 delivered to its Maildir");
+		stats_count(env->server, STATS_SENT);
 		log_info("event=delivered id=%s to=<%s> delay=%lld status=sent mailbox=%s/new/%s%s", a->id,
 			 r->addr, a->now - env->arrival, rt->maildir, res.name,
 			 res.already ? " already=yes" : "");
@@ -283,7 +290,7 @@ static enum queue_outcome queue_open_failed(struct spool *spool, const char *id,
 }
 
 enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config *cfg, const char *id,
-				 long long now, long long *next_try)
+				 long long now, unsigned flags, long long *next_try)
 {
 	struct spool_file f;
 
@@ -310,11 +317,14 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 	bool earlier_run = fstat(f.fd, &st) == 0 && (long long)st.st_mtime <= qe->started;
 	char loop[QUEUE_REASON_MAX];
 	const char *looping = queue_loop_check(&a, loop, sizeof(loop));
+	bool any_time = (flags & (QUEUE_DELIVER_FORCE | QUEUE_DELIVER_BOUNCE)) != 0;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		struct envelope_rcpt *r = &env->rcpts[i];
-		if (!rcpt_state_pending(r->state) || r->next_try > now)
+		if (!rcpt_state_pending(r->state) || (r->next_try > now && !any_time))
 			continue;
-		if (looping != NULL)
+		if (flags & QUEUE_DELIVER_BOUNCE)
+			queue_rcpt_failed(&a, i, NULL, "5.0.0", QUEUE_BOUNCE_REASON);
+		else if (looping != NULL)
 			queue_rcpt_failed(&a, i, NULL, "5.4.6", looping);
 		else
 			queue_route_one(&a, i, earlier_run, hops, &nhops);

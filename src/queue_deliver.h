@@ -17,6 +17,11 @@
 #define QUEUE_IOERR_RETRY 60	/* seconds before a message whose file failed us is tried again */
 #define QUEUE_TRIES_MAX 9999	/* the fixed-width tries field of a queue file */
 
+/* What the admin asked of one attempt (flags of queue_deliver; queue.h sets them). */
+#define QUEUE_DELIVER_FORCE 0x1		/* every pending recipient is due, whatever its next_try */
+#define QUEUE_DELIVER_BOUNCE 0x2	/* every pending recipient fails (QUEUE_BOUNCE_REASON) */
+#define QUEUE_BOUNCE_REASON "5.0.0 message returned by the administrator"
+
 /* What every attempt needs besides the config; owned by the queue's creator. */
 struct queue_env {
 	struct spool *spool;
@@ -48,8 +53,12 @@ enum queue_outcome {
  * an earlier run published is found, not written twice; a file last
  * written at or before env->started may have been delivered by a crashed
  * run, so cur/ is searched as well.
+ * flags (QUEUE_DELIVER_*, 0 for a scheduled attempt): FORCE makes every
+ * pending recipient due now; BOUNCE fails every pending recipient, due or
+ * not, with 5.0.0 and QUEUE_BOUNCE_REASON, reported to the sender like any
+ * other failure (queue_report.c).
  */
 enum queue_outcome queue_deliver(const struct queue_env *env, const struct config *cfg, const char *id,
-				 long long now, long long *next_try);
+				 long long now, unsigned flags, long long *next_try);
 
 #endif

@@ -5,7 +5,8 @@
  * files is spool_read.c's.
  *
  * Owns the spool directory: lock (flock: one daemon per spool), tmp/ (files
- * being received), queue/ (committed files), corrupt/ (quarantine); the
+ * being received), queue/ (committed files), corrupt/ (quarantine), hold/
+ * (set aside by the admin: spool_read.c moves files in and out); the
  * commit threads; the ID generator. The byte layout is spool_format.c's;
  * deciding when to deliver, retry or quarantine is the queue's.
  *
@@ -690,6 +691,14 @@ struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t e
 		what = "cannot create or open tmp/, queue/ or corrupt/ in";
 		goto fail;
 	}
+	/* hold/ is only made here; admin actions, which are rare, open it
+	 * each time they need it (spool_read.c). */
+	int holdfd = spool_subdir(s->dirfd, SPOOL_HOLD_DIR, &created);
+	if (holdfd < 0) {
+		what = "cannot create or open hold/ in";
+		goto fail;
+	}
+	close(holdfd);
 	if (created && fsync(s->dirfd) < 0) {
 		what = "cannot fsync";
 		goto fail;

@@ -6,6 +6,8 @@
  *   tmp/ID      a message being received; never delivered; removed at start
  *   queue/ID    a committed message (spool_format.h layout)
  *   corrupt/ID  a queue file that failed its checks (spool_quarantine)
+ *   hold/ID     a committed message the admin set aside (spool_hold): never
+ *               scanned at start nor delivered until spool_release moves it back
  * IDs are 15 characters of [0-9A-V] (base-32 microseconds, then a random
  * per-process part): unique across threads and restarts, sorting by time.
  *
@@ -27,6 +29,8 @@
 #include <sys/types.h>
 
 #include "spool_format.h"
+
+#define SPOOL_HOLD_DIR "hold"		/* the held messages' directory under the spool */
 
 struct spool;
 struct spool_msg;
@@ -105,5 +109,24 @@ int spool_quarantine(struct spool *s, const char *id);
 /* Calls fn for every committed ID in queue/, oldest first (recovery at start);
  * names that are not IDs and dot files are skipped. Returns the count or -1. */
 int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg);
+
+/*
+ * Held messages (the control API's queue.hold). Each moves one file with
+ * rename(2) and syncs the directory that gained it before the one that
+ * lost it, so a crash leaves the file in one place or the other, never in
+ * neither. -1 with errno: ENOENT when id is not a valid ID or its file is
+ * not where the call expects it; EEXIST when the other directory already
+ * has that name (nothing is replaced). Any thread; they block on disk.
+ */
+/* queue/ID -> hold/ID. The caller makes sure no delivery has it open. */
+int spool_hold(struct spool *s, const char *id);
+/* hold/ID -> queue/ID. */
+int spool_release(struct spool *s, const char *id);
+/* Unlinks hold/ID, then fsyncs hold/. */
+int spool_remove_held(struct spool *s, const char *id);
+/* spool_file_open() for hold/ID: to read a held message (never to deliver it). */
+int spool_file_open_held(struct spool *s, const char *id, struct spool_file *f);
+/* spool_scan() for hold/. */
+int spool_scan_held(struct spool *s, void (*fn)(void *arg, const char *id), void *arg);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * spool_read.c — committed queue files: opening and checking them,
  * updating recipient states in place, removal, quarantine, the recovery
- * scan (see spool.h).
+ * scan, holding and releasing (see spool.h).
  *
  * Runs on delivery threads (and the main thread for the scan). A file is
  * trusted only after its first line, envelope and trailer all check out;
@@ -111,7 +111,8 @@ static int spool_file_load(int fd, const char *id, struct spool_file *f)
 	return 0;
 }
 
-int spool_file_open(struct spool *s, const char *id, struct spool_file *f)
+/* spool_file_open() in the directory dirfd (queue/ or hold/). */
+static int spool_file_open_in(int dirfd, const char *id, struct spool_file *f)
 {
 	f->fd = -1;
 	envelope_init(&f->env);
@@ -121,7 +122,7 @@ int spool_file_open(struct spool *s, const char *id, struct spool_file *f)
 		errno = ENOENT;	/* no queue file can have that name */
 		return -1;
 	}
-	int fd = openat(s->queuefd, id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(dirfd, id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && (errno == ELOOP || errno == EISDIR))
 		return spool_corrupt(id, "not a regular file");
 	if (fd < 0)
@@ -135,6 +136,11 @@ int spool_file_open(struct spool *s, const char *id, struct spool_file *f)
 	}
 	f->fd = fd;
 	return 0;
+}
+
+int spool_file_open(struct spool *s, const char *id, struct spool_file *f)
+{
+	return spool_file_open_in(s->queuefd, id, f);
 }
 
 void spool_file_close(struct spool_file *f)
@@ -226,10 +232,11 @@ static int spool_cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg)
+/* spool_scan() of the directory dirfd (queue/ or hold/). */
+static int spool_scan_dir(int dirfd, void (*fn)(void *arg, const char *id), void *arg)
 {
-	/* A new open file description: readdir must not share queuefd's offset. */
-	int fd = openat(s->queuefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* A new open file description: readdir must not share dirfd's offset. */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	DIR *d = fdopendir(fd);
@@ -275,4 +282,122 @@ int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg
 		return -1;
 	}
 	return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int spool_scan(struct spool *s, void (*fn)(void *arg, const char *id), void *arg)
+{
+	return spool_scan_dir(s->queuefd, fn, arg);
+}
+
+/* ---- held messages ---------------------------------------------------------------- */
+
+/* hold/, opened for one call: holding is rare, so struct spool keeps no descriptor for it. */
+static int spool_hold_open(struct spool *s)
+{
+	return openat(s->dirfd, SPOOL_HOLD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Closes fd keeping errno; returns -1 for the caller's error path. */
+static int spool_close_keep_errno(int fd)
+{
+	int err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+/*
+ * rename(from_dir/id -> to_dir/id) without replacing, then fsync of to_dir,
+ * then of from_dir: the new name is durable before the old one's removal
+ * is, so no crash can leave the file in neither directory.
+ */
+static int spool_move(int from_dir, int to_dir, const char *id)
+{
+	if (!spool_format_id_ok(id)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (renameat2(from_dir, id, to_dir, id, RENAME_NOREPLACE) < 0) {
+		if (errno != EINVAL && errno != ENOSYS)
+			return -1;
+		/* no RENAME_NOREPLACE on this file system: check, then rename (the
+		 * spool lock keeps other processes out; the main thread is the
+		 * only one that moves files between queue/ and hold/) */
+		struct stat st;
+		if (fstatat(to_dir, id, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			errno = EEXIST;
+			return -1;
+		}
+		if (renameat(from_dir, id, to_dir, id) < 0)
+			return -1;
+	}
+	if (fsync(to_dir) < 0 || fsync(from_dir) < 0)
+		return -1;
+	return 0;
+}
+
+int spool_hold(struct spool *s, const char *id)
+{
+	int hold = spool_hold_open(s);
+	if (hold < 0)
+		return -1;
+	if (spool_move(s->queuefd, hold, id) < 0)
+		return spool_close_keep_errno(hold);
+	close(hold);
+	return 0;
+}
+
+int spool_release(struct spool *s, const char *id)
+{
+	int hold = spool_hold_open(s);
+	if (hold < 0)
+		return -1;
+	if (spool_move(hold, s->queuefd, id) < 0)
+		return spool_close_keep_errno(hold);
+	close(hold);
+	return 0;
+}
+
+int spool_remove_held(struct spool *s, const char *id)
+{
+	if (!spool_format_id_ok(id)) {
+		errno = ENOENT;
+		return -1;
+	}
+	int hold = spool_hold_open(s);
+	if (hold < 0)
+		return -1;
+	/* as spool_remove(): until hold/ is synced a crash may bring it back */
+	if (unlinkat(hold, id, 0) < 0 || fsync(hold) < 0)
+		return spool_close_keep_errno(hold);
+	close(hold);
+	return 0;
+}
+
+int spool_file_open_held(struct spool *s, const char *id, struct spool_file *f)
+{
+	f->fd = -1;
+	envelope_init(&f->env);
+	f->content_off = 0;
+	f->content_len = 0;
+	int hold = spool_hold_open(s);
+	if (hold < 0)
+		return -1;
+	int rc = spool_file_open_in(hold, id, f);
+	int err = errno;
+	close(hold);
+	errno = err;
+	return rc;
+}
+
+int spool_scan_held(struct spool *s, void (*fn)(void *arg, const char *id), void *arg)
+{
+	int hold = spool_hold_open(s);
+	if (hold < 0)
+		return -1;
+	int n = spool_scan_dir(hold, fn, arg);
+	int err = errno;
+	close(hold);
+	errno = err;
+	return n;
 }

@@ -3,8 +3,9 @@
  * config: commit -> delivery -> removal, recovery at start, per-recipient
  * results (delivered, unknown user, remote with DNS failing, broken Maildir path),
  * retry and expiry driven through queue_deliver() with a chosen `now`, and
- * quarantine of a corrupt queue file. Log lines are captured from stderr
- * and checked too.
+ * quarantine of a corrupt queue file; the admin's actions (flush, bounce,
+ * hold, release, delete), through queue_deliver()'s flags and through a
+ * running queue. Log lines are captured from stderr and checked too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -436,7 +437,7 @@ static void test_queue_mixed_results_per_recipient(void **state)
 	long long next = 0;
 	long long later = t0 + 30 * 86400;
 	capture_start();
-	assert_int_equal(queue_deliver(&qenv, cfg, id, later, &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, later, 0, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	snprintf(line, sizeof(line), "event=failed id=%s to=<someone@remote.test> delay=%lld status=bounced "
 		 "dsn=4.4.7 reason=\"4.4.7 delivery time expired after 2 tries; last error: ", id, later - t0);
@@ -463,20 +464,20 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 
 	struct buf log = BUF_INIT;
 	capture_start();
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 60);
 	/* not due yet: nothing changes */
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 59, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 59, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 60);
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 60, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 60, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 660);
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 660, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 660, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 4260);
 	/* the last step repeats */
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 4260, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 4260, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 7860);
 	/* capped at the give-up time t0 + 1d */
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 86000, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 86000, 0, &next), QUEUE_OUTCOME_KEEP);
 	assert_int_equal(next, t0 + 86400);
 	struct spool_file f;
 	assert_int_equal(spool_file_open(spool, id, &f), 0);
@@ -486,7 +487,7 @@ static void test_queue_retry_schedule_then_expiry(void **state)
 	assert_int_equal(f.env.rcpts[0].next_try, t0 + 86400);
 	spool_file_close(&f);
 	/* the try at the give-up time fails for good, and the file goes */
-	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 86400, &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 86400, 0, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	assert_int_equal(spool_file_open(spool, id, &f), -1);
 	assert_int_equal(errno, ENOENT);
@@ -530,7 +531,7 @@ static void test_queue_corrupt_file_is_quarantined(void **state)
 	long long next = 0;
 	struct buf log = BUF_INIT;
 	capture_start();
-	assert_int_equal(queue_deliver(&qenv, cfg, id, time(NULL), &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, time(NULL), 0, &next), QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
 	assert_int_equal(count_entries("spool/queue"), 0);
 	assert_int_equal(count_entries("spool/corrupt"), 1);
@@ -542,8 +543,301 @@ static void test_queue_corrupt_file_is_quarantined(void **state)
 	/* a message that vanished: forgotten, not retried */
 	buf_reset(&log);
 	capture_start();
-	assert_int_equal(queue_deliver(&qenv, cfg, "NOSUCHID0000", time(NULL), &next), QUEUE_OUTCOME_FORGET);
+	assert_int_equal(queue_deliver(&qenv, cfg, "NOSUCHID0000", time(NULL), 0, &next),
+			 QUEUE_OUTCOME_FORGET);
 	capture_stop(&log);
+	buf_free(&log);
+}
+
+/* ---- admin actions -------------------------------------------------------- */
+
+/* Recipient i's tries as written in queue/ID; -1 when the file cannot be read. */
+static int tries_of(const char *id, size_t i)
+{
+	struct spool_file f;
+	if (spool_file_open(spool, id, &f) < 0)
+		return -1;
+	int t = i < f.env.nrcpts ? (int)f.env.rcpts[i].tries : -1;
+	spool_file_close(&f);
+	return t;
+}
+
+/* Whether the one file in dir/sub (there must be at most one) contains text. */
+static bool only_file_has(const char *sub, const char *text)
+{
+	if (count_entries(sub) != 1)
+		return false;
+	struct buf b = BUF_INIT;
+	read_only_file(sub, &b);
+	bool yes = strstr(buf_str(&b), text) != NULL;
+	buf_free(&b);
+	return yes;
+}
+
+static void test_queue_deliver_force_ignores_schedule(void **state)
+{
+	char md[256], cmd[600];
+	snprintf(md, sizeof(md), "%s/mail/example.test/stuck", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && ln -s nowhere '%s/tmp'", md, md);
+	assert_int_equal(system(cmd), 0);
+	const char *rcpts[] = { "stuck@example.test" };
+	char id[SPOOL_ID_MAX + 1];
+	long long t0 = 1700000000LL, next = 0;
+	make_msg("mx", "s@x.test", rcpts, 1, "x\r\n", t0, id);
+
+	struct buf log = BUF_INIT;
+	capture_start();
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 60);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 5, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_int_equal(tries_of(id, 0), 1);
+	/* forced: tried although due only at t0 + 60; the schedule goes on from there */
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 5, QUEUE_DELIVER_FORCE, &next),
+			 QUEUE_OUTCOME_KEEP);
+	assert_int_equal(next, t0 + 5 + 600);
+	capture_stop(&log);
+	assert_int_equal(tries_of(id, 0), 2);
+	char line[256];
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<stuck@example.test> delay=5 status=deferred "
+		 "dsn=4.3.0 tries=2 next_try=600 ", id);
+	assert_non_null(strstr(buf_str(&log), line));
+	buf_free(&log);
+}
+
+static void test_queue_deliver_bounce_fails_pending_and_reports(void **state)
+{
+	/* user1 is delivered at once; the remote recipient waits for its retry
+	 * (DNS fails). The bounce fails it before it is due, with a report. */
+	const char *rcpts[] = { "user1@example.test", "far@remote.test" };
+	char id[SPOOL_ID_MAX + 1];
+	long long t0 = (long long)time(NULL), next = 0;
+	make_msg("mx", "s@x.test", rcpts, 2, "Subject: to return\r\n\r\nx\r\n", t0, id);
+
+	struct buf log = BUF_INIT;
+	capture_start();
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0, 0, &next), QUEUE_OUTCOME_KEEP);
+	assert_true(next >= t0 + 60);
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 10, QUEUE_DELIVER_BOUNCE, &next),
+			 QUEUE_OUTCOME_FORGET);
+	capture_stop(&log);
+	assert_int_equal(tries_of(id, 0), -1);
+	assert_int_equal(count_entries("mail/example.test/user1/new"), 1);
+	const char *s = buf_str(&log);
+	char line[256];
+	snprintf(line, sizeof(line), "event=failed id=%s to=<far@remote.test> delay=10 status=bounced "
+		 "dsn=5.0.0 "
+		 "reason=\"5.0.0 message returned by the administrator\"", id);
+	assert_non_null(strstr(s, line));
+	/* the delivered recipient is not touched again */
+	snprintf(line, sizeof(line), "event=failed id=%s to=<user1@example.test>", id);
+	assert_null(strstr(s, line));
+	snprintf(line, sizeof(line), " orig=%s kind=failure to=<s@x.test> rcpts=1\n", id);
+	assert_non_null(strstr(s, line));
+	/* the report is queued: the one file left, saying why */
+	assert_true(only_file_has("spool/queue", "returned by the administrator"));
+	buf_free(&log);
+}
+
+/* Whether the queue has id idle again, its recipient tried w->tries times. */
+struct idle_wait {
+	struct queue *q;
+	const char *id;
+	int tries;
+};
+
+static bool idle_after(void *arg)
+{
+	struct idle_wait *w = arg;
+	struct queue_entry *e;
+	size_t n = queue_list(w->q, &e);
+	bool idle = n == 1 && strcmp(e[0].id, w->id) == 0 && !e[0].busy && e[0].next_try > time(NULL);
+	free(e);
+	return idle && tries_of(w->id, 0) == w->tries;
+}
+
+static void test_queue_hold_release_delete(void **state)
+{
+	struct queue *q = queue_new(base, spool, cfg, 1, dns, pool);
+	spool_set_commit_hook(spool, hook_submit, q);
+	const char *rcpts[] = { "far@remote.test" };
+	char id[SPOOL_ID_MAX + 1];
+	struct buf log = BUF_INIT;
+	capture_start();
+	make_msg("mx", "user1@example.test", rcpts, 1, "Subject: h\r\n\r\nx\r\n", time(NULL), id);
+	struct idle_wait w = { q, id, 1 };
+	bool ok1 = run_until(idle_after, &w);
+
+	int held = queue_hold(q, id);
+	size_t count_held = queue_count(q);
+	errno = 0;
+	int held2 = queue_hold(q, id);
+	int err_held2 = errno;
+	errno = 0;
+	int flushed_held = queue_flush(q, id, NULL);
+	int err_flush = errno;
+	int flushed_all = queue_flush(q, NULL, NULL);
+	/* a restart does not see it */
+	int recovered = queue_recover(q);
+
+	int released = queue_release(q, id);
+	errno = 0;
+	int released2 = queue_release(q, id);
+	int err_released2 = errno;
+	/* released: due now, tried once more */
+	w.tries = 2;
+	bool ok2 = run_until(idle_after, &w);
+
+	/* a held message can be deleted too; no report either way */
+	int held3 = queue_hold(q, id);
+	int deleted = queue_delete(q, id);
+	errno = 0;
+	int deleted2 = queue_delete(q, id);
+	int err_deleted2 = errno;
+	spool_set_commit_hook(spool, NULL, NULL);
+	queue_free(q);
+	capture_stop(&log);
+
+	assert_true(ok1);
+	assert_int_equal(held, 0);
+	assert_int_equal(count_held, 0);
+	assert_int_equal(held2, -1);
+	assert_int_equal(err_held2, ENOENT);
+	assert_int_equal(flushed_held, -1);
+	assert_int_equal(err_flush, ENOENT);
+	assert_int_equal(flushed_all, 0);
+	assert_int_equal(recovered, 0);
+	assert_int_equal(released, 0);
+	assert_int_equal(released2, -1);
+	assert_int_equal(err_released2, ENOENT);
+	assert_true(ok2);
+	assert_int_equal(held3, 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(deleted2, -1);
+	assert_int_equal(err_deleted2, ENOENT);
+	assert_int_equal(count_entries("spool/queue"), 0);
+	assert_int_equal(count_entries("spool/hold"), 0);
+	assert_int_equal(count_entries("mail/example.test/user1/new"), 0);
+
+	const char *s = buf_str(&log);
+	char line[128];
+	snprintf(line, sizeof(line), "event=held id=%s\n", id);
+	const char *first = strstr(s, line);
+	assert_non_null(first);
+	assert_non_null(strstr(first + 1, line));
+	snprintf(line, sizeof(line), "event=released id=%s\n", id);
+	assert_non_null(strstr(s, line));
+	snprintf(line, sizeof(line), "event=deleted id=%s held=yes\n", id);
+	assert_non_null(strstr(s, line));
+	assert_non_null(strstr(s, "event=flushed count=0\n"));
+	assert_null(strstr(s, "event=report "));
+	buf_free(&log);
+}
+
+static bool bounced_and_reported(void *arg)
+{
+	return queue_dir_empty(NULL) &&
+	       only_file_has("mail/example.test/user1/new", "returned by the administrator");
+}
+
+static void test_queue_flush_and_bounce_while_busy(void **state)
+{
+	struct queue *q = queue_new(base, spool, cfg, 1, dns, pool);
+	spool_set_commit_hook(spool, hook_submit, q);
+	const char *rcpts[] = { "far@remote.test" };
+	char id[SPOOL_ID_MAX + 1];
+	struct buf log = BUF_INIT;
+	capture_start();
+	make_msg("mx", "user1@example.test", rcpts, 1, "Subject: b\r\n\r\nx\r\n", time(NULL), id);
+	struct idle_wait w = { q, id, 1 };
+	bool ok1 = run_until(idle_after, &w);
+
+	int other = queue_flush(q, NULL, "other.test");
+	/* the flush starts its job at once: the message is busy from here */
+	int flushed = queue_flush(q, NULL, "REMOTE.test");
+	struct queue_entry *e;
+	size_t n = queue_list(q, &e);
+	bool busy = n == 1 && e[0].busy;
+	free(e);
+	errno = 0;
+	int hold = queue_hold(q, id);
+	int err_hold = errno;
+	errno = 0;
+	int del = queue_delete(q, id);
+	int err_del = errno;
+	/* taken now, done once the forced attempt is back */
+	int bounce = queue_bounce(q, id);
+	bool ok2 = run_until(bounced_and_reported, NULL);
+	spool_set_commit_hook(spool, NULL, NULL);
+	queue_free(q);
+	capture_stop(&log);
+
+	assert_true(ok1);
+	assert_int_equal(other, 0);
+	assert_int_equal(flushed, 1);
+	assert_true(busy);
+	assert_int_equal(hold, -1);
+	assert_int_equal(err_hold, EBUSY);
+	assert_int_equal(del, -1);
+	assert_int_equal(err_del, EBUSY);
+	assert_int_equal(bounce, 0);
+	assert_true(ok2);
+	assert_int_equal(count_entries("spool/hold"), 0);
+
+	const char *s = buf_str(&log);
+	char line[256];
+	assert_non_null(strstr(s, "event=flushed domain=other.test count=0\n"));
+	assert_non_null(strstr(s, "event=flushed domain=REMOTE.test count=1\n"));
+	snprintf(line, sizeof(line), "event=bounce_requested id=%s busy=yes\n", id);
+	assert_non_null(strstr(s, line));
+	/* the forced try, long before its retry was due, then the bounce */
+	snprintf(line, sizeof(line), "event=deferred id=%s to=<far@remote.test> ", id);
+	const char *forced = strstr(s, line);
+	assert_non_null(forced);
+	assert_non_null(strstr(forced, " tries=2 "));
+	snprintf(line, sizeof(line), "event=failed id=%s to=<far@remote.test> ", id);
+	const char *failed = strstr(s, line);
+	assert_non_null(failed);
+	assert_true(failed > forced);
+	assert_non_null(strstr(failed, "dsn=5.0.0 reason=\"5.0.0 message returned by the administrator\""));
+	snprintf(line, sizeof(line), " orig=%s kind=failure to=<user1@example.test> rcpts=1\n", id);
+	assert_non_null(strstr(s, line));
+	buf_free(&log);
+}
+
+static void test_queue_bounce_of_held_message(void **state)
+{
+	struct queue *q = queue_new(base, spool, cfg, 1, dns, pool);
+	spool_set_commit_hook(spool, hook_submit, q);
+	const char *rcpts[] = { "far@remote.test" };
+	char id[SPOOL_ID_MAX + 1];
+	struct buf log = BUF_INIT;
+	capture_start();
+	make_msg("mx", "user1@example.test", rcpts, 1, "Subject: hb\r\n\r\nx\r\n", time(NULL), id);
+	struct idle_wait w = { q, id, 1 };
+	bool ok1 = run_until(idle_after, &w);
+	int held = queue_hold(q, id);
+	/* released to be returned */
+	int bounce = queue_bounce(q, id);
+	errno = 0;
+	int none = queue_bounce(q, "NOSUCHID0000");
+	int err_none = errno;
+	bool ok2 = run_until(bounced_and_reported, NULL);
+	spool_set_commit_hook(spool, NULL, NULL);
+	queue_free(q);
+	capture_stop(&log);
+	assert_true(ok1);
+	assert_int_equal(held, 0);
+	assert_int_equal(bounce, 0);
+	assert_int_equal(none, -1);
+	assert_int_equal(err_none, ENOENT);
+	assert_true(ok2);
+	assert_int_equal(count_entries("spool/hold"), 0);
+	char line[128];
+	snprintf(line, sizeof(line), "event=released id=%s\n", id);
+	const char *released = strstr(buf_str(&log), line);
+	assert_non_null(released);
+	snprintf(line, sizeof(line), "event=bounce_requested id=%s\n", id);
+	assert_non_null(strstr(released, line));
 	buf_free(&log);
 }
 
@@ -623,6 +917,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_mixed_results_per_recipient, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_retry_schedule_then_expiry, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_corrupt_file_is_quarantined, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_deliver_force_ignores_schedule, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_deliver_bounce_fails_pending_and_reports, test_setup,
+						test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_hold_release_delete, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_flush_and_bounce_while_busy, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_bounce_of_held_message, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_many_concurrent_submits, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_free_with_waiting_messages, test_setup, test_teardown),
 	};

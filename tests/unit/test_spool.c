@@ -2,7 +2,7 @@
  * test_spool.c — the durable spool on real directories under /tmp: commit
  * and read back byte for byte, abort, crash leftovers, concurrent commits
  * with unique IDs, refusal of truncated and torn files, in-place recipient
- * updates, removal, quarantine, scanning, and write errors (EFBIG from a
+ * updates, removal, quarantine, scanning, holding and releasing, and write errors (EFBIG from a
  * file size limit; ENOSPC from a tiny tmpfs when a mount namespace can be
  * had, skipped otherwise).
  */
@@ -240,8 +240,8 @@ static void assert_same_str(const char *a, const char *b)
 static void test_spool_open_creates_layout(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const subs[] = { "", "/tmp", "/queue", "/corrupt" };
-	for (size_t i = 0; i < 4; i++) {
+	static const char *const subs[] = { "", "/tmp", "/queue", "/corrupt", "/hold" };
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		char p[256];
 		struct stat st;
 		snprintf(p, sizeof(p), "%s%s", f->spool, subs[i]);
@@ -860,6 +860,136 @@ static void test_spool_scan_skips_strangers(void **state)
 	assert_int_equal(r.n, 0);
 }
 
+/* ---- held messages ----------------------------------------------------------------- */
+
+static void test_spool_hold_and_release(void **state)
+{
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX + 1], other[SPOOL_ID_MAX + 1], p[256];
+	committed(f, id, p, sizeof(p));
+	committed(f, other, p, sizeof(p));
+	assert_int_equal(spool_hold(f->s, id), 0);
+	assert_false(exists(f, "queue", id));
+	assert_true(exists(f, "hold", id));
+
+	/* recovery does not see it; the held scan does */
+	char ids[4][SPOOL_ID_MAX + 1];
+	struct scan_result r = { 0, ids, 4 };
+	assert_int_equal(spool_scan(f->s, on_scan, &r), 1);
+	assert_string_equal(ids[0], other);
+	r.n = 0;
+	assert_int_equal(spool_scan_held(f->s, on_scan, &r), 1);
+	assert_string_equal(ids[0], id);
+
+	/* readable in hold/ only, content and all */
+	struct spool_file sf;
+	errno = 0;
+	assert_int_equal(spool_file_open(f->s, id, &sf), -1);
+	assert_int_equal(errno, ENOENT);
+	spool_file_close(&sf);
+	assert_int_equal(spool_file_open_held(f->s, id, &sf), 0);
+	assert_string_equal(sf.env.id, id);
+	assert_int_equal(sf.env.nrcpts, 2);
+	char *content = read_content(&sf);
+	assert_string_equal(content, "Subject: x\r\n\r\nbody\r\n");
+	free(content);
+	spool_file_close(&sf);
+	errno = 0;
+	assert_int_equal(spool_file_open_held(f->s, other, &sf), -1);
+	assert_int_equal(errno, ENOENT);
+
+	/* each move only from where the file is */
+	errno = 0;
+	assert_int_equal(spool_hold(f->s, id), -1);
+	assert_int_equal(errno, ENOENT);
+	errno = 0;
+	assert_int_equal(spool_release(f->s, other), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(spool_release(f->s, id), 0);
+	assert_true(exists(f, "queue", id));
+	assert_false(exists(f, "hold", id));
+	assert_int_equal(spool_file_open(f->s, id, &sf), 0);
+	spool_file_close(&sf);
+	errno = 0;
+	assert_int_equal(spool_release(f->s, id), -1);
+	assert_int_equal(errno, ENOENT);
+
+	/* names that are not IDs never reach the file system */
+	static const char *const bad[] = { "../lock", "bad/name", "", "lower" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		assert_int_equal(spool_hold(f->s, bad[i]), -1);
+		assert_int_equal(errno, ENOENT);
+		errno = 0;
+		assert_int_equal(spool_release(f->s, bad[i]), -1);
+		assert_int_equal(errno, ENOENT);
+		errno = 0;
+		assert_int_equal(spool_remove_held(f->s, bad[i]), -1);
+		assert_int_equal(errno, ENOENT);
+		assert_int_equal(spool_file_open_held(f->s, bad[i], &sf), -1);
+	}
+	assert_true(exists(f, ".", "lock"));
+}
+
+static void test_spool_release_never_replaces(void **state)
+{
+	/* the same name in both directories (an admin's copy): nothing is overwritten */
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX + 1], p[256], held[256];
+	committed(f, id, p, sizeof(p));
+	assert_int_equal(spool_hold(f->s, id), 0);
+	path_of(f, "hold", id, held, sizeof(held));
+	write_file(p, "an admin's file", 15);
+	errno = 0;
+	assert_int_equal(spool_release(f->s, id), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_true(exists(f, "hold", id));
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, 15);
+	errno = 0;
+	assert_int_equal(spool_hold(f->s, id), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_int_equal(stat(held, &st), 0);
+	assert_true(st.st_size > 15);
+}
+
+static void test_spool_remove_held(void **state)
+{
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX + 1], p[256];
+	committed(f, id, p, sizeof(p));
+	errno = 0;
+	assert_int_equal(spool_remove_held(f->s, id), -1);	/* queued, not held */
+	assert_int_equal(errno, ENOENT);
+	assert_true(exists(f, "queue", id));
+	assert_int_equal(spool_hold(f->s, id), 0);
+	assert_int_equal(spool_remove_held(f->s, id), 0);
+	assert_false(exists(f, "hold", id));
+	assert_int_equal(count_entries(f, "queue"), 0);
+	errno = 0;
+	assert_int_equal(spool_remove_held(f->s, id), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void test_spool_held_survives_restart(void **state)
+{
+	struct fixture *f = *state;
+	char id[SPOOL_ID_MAX + 1], p[256];
+	committed(f, id, p, sizeof(p));
+	assert_int_equal(spool_hold(f->s, id), 0);
+	spool_close(f->s);
+	f->s = open_spool(f->spool, 1);
+	char ids[2][SPOOL_ID_MAX + 1];
+	struct scan_result r = { 0, ids, 2 };
+	assert_int_equal(spool_scan(f->s, on_scan, &r), 0);
+	assert_int_equal(spool_scan_held(f->s, on_scan, &r), 1);
+	assert_string_equal(ids[0], id);
+	assert_int_equal(spool_release(f->s, id), 0);
+	r.n = 0;
+	assert_int_equal(spool_scan(f->s, on_scan, &r), 1);
+}
+
 static void test_spool_survives_restart(void **state)
 {
 	struct fixture *f = *state;
@@ -1056,6 +1186,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_scan_skips_strangers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_hold_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_release_never_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_remove_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_held_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_write_error_surfaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_enospc_surfaces, setup, teardown),
