@@ -6,10 +6,10 @@
 #   make SAN=1      build the sanitizer variant into build-san/
 #   make check-layers   the include rules of docs/ARCHITECTURE.md
 
-PKGS      := libevent libevent_pthreads libevent_openssl openssl inih libcrypt libcares
+PKGS      := libevent libevent_pthreads libevent_openssl openssl inih libcrypt libcares jansson
 DEB_PKGS  := build-essential pkg-config libevent-dev libinih-dev libssl-dev libcrypt-dev libcmocka-dev \
              python3 python3-pytest swaks openssl dnsmasq-base \
-             libc-ares-dev dovecot-lmtpd
+             libc-ares-dev dovecot-lmtpd libjansson-dev
 
 CC        ?= cc
 ifeq ($(FUZZ),1)

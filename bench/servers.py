@@ -220,6 +220,8 @@ class VsmtpdInstance:
 spool   = {self.spool}
 workers = auto
 log     = stderr
+control = {self.base}/control.sock
+dns     = 127.0.0.1:9
 
 [server bench]
 listen         = {HOST}:{self.port}

@@ -169,6 +169,10 @@ struct config_global {
 	unsigned delivery_threads;
 	unsigned max_outbound_connections;	/* 0 = no limit */
 	unsigned outbound_idle_time;	/* seconds an idle outbound session is kept */
+	char *control;			/* the control socket's path */
+	char *control_group;		/* its group; NULL: the daemon's */
+	struct config_listen *metrics;	/* Prometheus endpoint addresses; none: off */
+	size_t nmetrics;
 };
 
 struct config {

@@ -75,6 +75,7 @@ static const struct config_choice log_choices[] = {
 #define GLOBAL(f) .scope = CONFIG_SCOPE_GLOBAL, .off = offsetof(struct config_global, f)
 #define SERVER(f) .scope = CONFIG_SCOPE_SERVER, .off = offsetof(struct config_server, f)
 #define COUNT(f) .off_n = offsetof(struct config_server, f)
+#define GCOUNT(f) .off_n = offsetof(struct config_global, f)
 
 const struct config_key config_keys[] = {
 	/* [global] */
@@ -110,6 +111,18 @@ const struct config_key config_keys[] = {
 	  .doc = "How long an outbound connection is kept open after a message, for the next "
 		 "message to the same destination; 0 = close at once.",
 	  .example = "10s" },
+	{ .name = "control", GLOBAL(control), .type = CONFIG_T_PATH, .def = "/run/vsmtpd/control.sock",
+	  .doc = "Unix socket of the control API (`vsmtpctl`, docs/CONTROL.md), mode 0660. Whoever "
+		 "can open it manages the daemon. Changed by a restart, not a reload.",
+	  .example = "./run/control.sock" },
+	{ .name = "metrics", GLOBAL(metrics), GCOUNT(nmetrics), .type = CONFIG_T_LISTEN, .def_doc = "(off)",
+	  .doc = "Serve Prometheus metrics (counters per virtual server, sessions, queue size) over "
+		 "plain HTTP at `http://IP:port/metrics`. Keep it on loopback or a management network.",
+	  .example = "127.0.0.1:9325" },
+	{ .name = "control_group", GLOBAL(control_group), .type = CONFIG_T_WORD,
+	  .def_doc = "(the daemon's group)",
+	  .doc = "Group that owns the control socket: its members may use `vsmtpctl`.",
+	  .example = "mailadm" },
 
 	/* [server NAME] */
 	{ .name = "listen", SERVER(listen), COUNT(nlisten), .type = CONFIG_T_LISTEN,
@@ -371,6 +384,7 @@ const char config_example[] =
 	"log     = stderr             ; stderr | syslog\n"
 	"workers = auto               ; I/O threads: auto = one per CPU\n"
 	"dns     = system             ; resolver for MX lookups; or IP:port\n"
+	"control = ./run/control.sock ; vsmtpctl talks to the daemon here\n"
 	"\n"
 	"[server mx]\n"
 	"listen         = 127.0.0.1:2525   ; IP:port list; add \"tls\" after one for implicit TLS\n"

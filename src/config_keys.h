@@ -107,6 +107,10 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 /* Frees what config_value_parse() stored in k's field of base. */
 void config_value_free(const struct config_key *k, void *base);
 
+/* Appends k's value in base as a user writes it in the config (config_format.c);
+ * config_value_parse() of the text gives the same value back. */
+void config_value_format(const struct config_key *k, const void *base, struct buf *out);
+
 /*
  * The CONFIG_T_CERTS parser (config_tls.c, beside the TLS rules it serves):
  * text is a list of "CERT" or "CERT:KEY" items, at most CONFIG_SNI_MAX,

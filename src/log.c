@@ -1,12 +1,14 @@
 /*
  * log.c — event lines to stderr or syslog (see log.h).
  *
- * Owns only the destination, chosen once at start-up before threads exist.
+ * Owns only the destination, chosen once at start-up before threads exist,
+ * and the tap that copies every line to the control socket's monitors.
  * A line longer than LOG_LINE_MAX is cut and marked with "...", never split.
  */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,15 @@
 #define LOG_LINE_MAX 4096
 
 static enum log_dest log_dest = LOG_DEST_STDERR;
+/* The tap (log_set_tap): read by every logging thread, so atomic. */
+static _Atomic(log_tap_fn) log_tap;
+static void *_Atomic log_tap_arg;
+
+void log_set_tap(log_tap_fn fn, void *arg)
+{
+	atomic_store(&log_tap_arg, arg);
+	atomic_store(&log_tap, fn);
+}
 
 void log_init(enum log_dest dest)
 {
@@ -40,6 +51,9 @@ static void log_line(int prio, const char *level, const char *fmt, va_list ap)
 		len = sizeof(line) - 2;
 		memcpy(line + len - 3, "...", 3);
 	}
+	log_tap_fn tap = atomic_load(&log_tap);
+	if (tap != NULL)
+		tap(atomic_load(&log_tap_arg), level, line + n, len - (size_t)n);
 	if (log_dest == LOG_DEST_SYSLOG) {
 		line[len] = '\0';
 		syslog(prio, "%s", line);

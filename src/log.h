@@ -11,6 +11,7 @@
 #define VSMTPD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_dest {
 	LOG_DEST_STDERR,
@@ -19,6 +20,14 @@ enum log_dest {
 
 /* Chooses where lines go; before it is called they go to stderr. */
 void log_init(enum log_dest dest);
+
+/*
+ * A tap sees every line (without the "vsmtpd[pid]: level: " prefix and the
+ * newline), on the thread that logs it, before it is written: it must be
+ * quick and must not log. NULL removes it. Used by `vsmtpctl monitor`.
+ */
+typedef void (*log_tap_fn)(void *arg, const char *level, const char *line, size_t len);
+void log_set_tap(log_tap_fn fn, void *arg);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -6,9 +6,11 @@
  *   2. open the spool (creates it, removes crash leftovers in tmp/);
  *   3. start the worker threads and bind every virtual server's listeners
  *      (as root when ports < 1024 need it);
- *   4. hand the spool to [global] user and drop privileges;
+ *   4. open the control socket (control.c), hand the spool to [global]
+ *      user and drop privileges;
  *   5. recover the queue from the spool, then log "event=ready".
- * Shutdown (SIGTERM/SIGINT): close listeners, tell every session to end
+ * SIGHUP re-reads the config (daemon_reload(), as `vsmtpctl reload` does).
+ * Shutdown (SIGTERM/SIGINT): close the control socket and listeners, tell every session to end
  * (one whose message is being committed finishes the commit and gets its
  * reply), wait for them, then stop deliveries and the spool's commit
  * threads, and exit 0.
@@ -19,16 +21,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "config.h"
+#include "control.h"
+#include "daemon.h"
 #include "dns.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbound_conn.h"
 #include "privdrop.h"
 #include "queue.h"
@@ -37,24 +43,9 @@
 #include "spool.h"
 #include "worker.h"
 
-#define VSMTPD_VERSION "0.1.0"
 #define DEFAULT_CONFIG "/etc/vsmtpd/vsmtpd.conf"
 #define COMMIT_THREADS 16	/* parallel fsyncs let the kernel merge journal commits */
 #define SHUTDOWN_WAIT_SECONDS 30
-
-struct daemon {
-	struct config *cfg;
-	struct event_base *base;
-	struct spool *spool;
-	struct queue *queue;
-	struct dns *dns;
-	struct oconn_pool *pool;
-	struct server_ctx ctx;
-	struct server **servers;
-	size_t nservers;
-	struct event *sig_term, *sig_int, *sig_hup, *shutdown_timer;
-	int shutdown_ticks;
-};
 
 static void usage(FILE *f)
 {
@@ -84,12 +75,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	if (sig == SIGHUP) {
-		log_warn("event=sighup reason=\"live reload is not supported yet; restart to apply changes\"");
+		if (d->shutdown_timer != NULL)
+			return;
+		struct buf errors = BUF_INIT, added = BUF_INIT, removed = BUF_INIT, kept = BUF_INIT;
+		if (daemon_reload(d, &errors, &added, &removed, &kept) < 0)
+			fputs(buf_str(&errors), stderr);
+		buf_free(&errors);
+		buf_free(&added);
+		buf_free(&removed);
+		buf_free(&kept);
 		return;
 	}
 	if (d->shutdown_timer != NULL)
 		return;		/* already stopping */
 	log_info("event=shutdown signal=%d", (int)sig);
+	control_close(d->control);
+	d->control = NULL;
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	for (size_t i = 0; i < d->nservers; i++)
 		server_stop(d->servers[i]);
 	d->nservers = 0;
@@ -153,6 +156,13 @@ static void start(struct daemon *d)
 			log_fatal("event=fatal server=%s reason=\"%s\"", cfg->servers[i].name, err);
 		d->nservers++;
 	}
+	d->control = control_open(d, err, sizeof(err));
+	if (d->control == NULL)
+		log_fatal("event=fatal reason=\"%s\"", err);
+	err[0] = '\0';
+	d->metrics = metrics_open(d, err, sizeof(err));
+	if (d->metrics == NULL && err[0] != '\0')
+		log_fatal("event=fatal reason=\"%s\"", err);
 	drop_privileges(d);
 
 	int n = queue_recover(d->queue);
@@ -219,7 +229,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct daemon d = { 0 };
+	struct daemon d = { .config_path = path, .started = (long long)time(NULL) };
 	struct buf errors = BUF_INIT;
 	if (config_load(path, &d.cfg, &errors) < 0) {
 		fputs(buf_str(&errors), stderr);

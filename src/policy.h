@@ -20,6 +20,7 @@ enum policy_conn {
 	POLICY_CONN_BUSY,	/* max_connections: "421 4.7.0" */
 	POLICY_CONN_BUSY_IP,	/* max_connections_per_ip: "421 4.7.0" */
 	POLICY_CONN_RATE,	/* max_connection_rate_per_ip: "421 4.7.0" */
+	POLICY_CONN_PAUSED,	/* the server is paused (vsmtpctl): "421 4.3.2" */
 };
 
 /*

@@ -144,7 +144,8 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 	unsigned rate;
 	unsigned ip_now = iptab_add(s->iptab, sa, (long long)time(NULL) / 60, &rate);
 	st->ip_counted = true;
-	st->verdict = policy_connect(s->conf, sa, now, ip_now, rate);
+	st->verdict = atomic_load(&s->state) == SERVER_PAUSED ? POLICY_CONN_PAUSED
+								: policy_connect(s->conf, sa, now, ip_now, rate);
 	atomic_fetch_add(&s->counters.connections, 1);
 	if (st->verdict != POLICY_CONN_OK)
 		atomic_fetch_add(&s->counters.refused, 1);
@@ -183,11 +184,11 @@ static int listen_socket(const struct config_listen *cl, char *err, size_t errsi
 	return fd;
 }
 
-struct server *server_start(struct server_ctx *ctx, struct config *cfg,
-			    const struct config_server *conf, char *err, size_t errsize)
+static struct server *server_new(struct server_ctx *ctx, struct config *cfg, const struct config_server *conf)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
 	atomic_init(&s->refs, 1);
+	atomic_init(&s->state, SERVER_RUNNING);
 	s->ctx = ctx;
 	s->name = xstrdup(conf->name);
 	s->cfg = config_ref(cfg);
@@ -195,36 +196,157 @@ struct server *server_start(struct server_ctx *ctx, struct config *cfg,
 	s->auth_throttle = auth_throttle_new(SERVER_AUTH_THROTTLE_MAX);
 	s->iptab = xcalloc(1, sizeof(*s->iptab));
 	pthread_mutex_init(&s->iptab->lock, NULL);
-	s->listeners = xcalloc(conf->nlisten, sizeof(*s->listeners));
-	for (size_t i = 0; i < conf->nlisten; i++) {
-		int fd = listen_socket(&conf->listen[i], err, errsize);
-		if (fd < 0) {
-			server_stop(s);
-			return NULL;
+	s->listeners = xcalloc(conf->nlisten > 0 ? conf->nlisten : 1, sizeof(*s->listeners));
+	return s;
+}
+
+/* Adds a listener on an open socket (or an existing evconnlistener, moved). */
+static void server_add_listener(struct server *s, const struct config_listen *cl, struct evconnlistener *ev)
+{
+	struct server_listener *sl = &s->listeners[s->nlisteners++];
+	sl->server = s;
+	sl->cl = cl;
+	sl->tls = cl->tls;
+	sl->ev = ev;
+	evconnlistener_set_cb(ev, server_accept, sl);
+	evconnlistener_set_error_cb(ev, server_accept_error);
+}
+
+/* Binds conf's listener i and adds it; -1 with err. */
+static int server_bind(struct server *s, const struct config_listen *cl, char *err, size_t errsize)
+{
+	int fd = listen_socket(cl, err, errsize);
+	if (fd < 0)
+		return -1;
+	struct evconnlistener *ev = evconnlistener_new(s->ctx->base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	if (ev == NULL) {
+		snprintf(err, errsize, "cannot listen on %s", cl->text);
+		close(fd);
+		return -1;
+	}
+	server_add_listener(s, cl, ev);
+	log_info("event=listen server=%s address=%s%s", s->name, cl->text, cl->tls ? " tls=yes" : "");
+	return 0;
+}
+
+static void server_close_listeners(struct server *s)
+{
+	for (size_t i = 0; i < s->nlisteners; i++)
+		if (s->listeners[i].ev != NULL)
+			evconnlistener_free(s->listeners[i].ev);
+	s->nlisteners = 0;
+}
+
+/* Binds every listener of the config; on failure none stays open. */
+static int server_bind_all(struct server *s, char *err, size_t errsize)
+{
+	for (size_t i = 0; i < s->conf->nlisten; i++) {
+		if (server_bind(s, &s->conf->listen[i], err, errsize) < 0) {
+			server_close_listeners(s);
+			return -1;
 		}
-		struct server_listener *sl = &s->listeners[i];
-		sl->server = s;
-		sl->tls = conf->listen[i].tls;
-		sl->ev = evconnlistener_new(ctx->base, server_accept, sl, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-		if (sl->ev == NULL) {
-			snprintf(err, errsize, "cannot listen on %s", conf->listen[i].text);
-			close(fd);
-			server_stop(s);
-			return NULL;
-		}
-		evconnlistener_set_error_cb(sl->ev, server_accept_error);
-		s->nlisteners++;
-		log_info("event=listen server=%s address=%s", s->name, conf->listen[i].text);
+	}
+	return 0;
+}
+
+struct server *server_create_stopped(struct server_ctx *ctx, struct config *cfg,
+				     const struct config_server *conf)
+{
+	struct server *s = server_new(ctx, cfg, conf);
+	atomic_store(&s->state, SERVER_STOPPED);
+	return s;
+}
+
+struct server *server_start(struct server_ctx *ctx, struct config *cfg,
+			    const struct config_server *conf, char *err, size_t errsize)
+{
+	struct server *s = server_new(ctx, cfg, conf);
+	if (server_bind_all(s, err, errsize) < 0) {
+		server_unref(s);
+		return NULL;
 	}
 	return s;
 }
 
+static bool same_listen(const struct config_listen *a, const struct config_listen *b)
+{
+	return a->tls == b->tls && a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
+}
+
+int server_reconfigure(struct server *old, struct config *cfg, const struct config_server *conf,
+		       struct server **out, char *err, size_t errsize)
+{
+	struct server *s = server_new(old->ctx, cfg, conf);
+	int state = atomic_load(&old->state);
+	atomic_store(&s->state, state);
+	int rc = 0;
+	for (size_t i = 0; i < conf->nlisten && state != SERVER_STOPPED; i++) {
+		struct server_listener *moved = NULL;
+		for (size_t j = 0; j < old->nlisteners && moved == NULL; j++)
+			if (old->listeners[j].ev != NULL && same_listen(old->listeners[j].cl, &conf->listen[i]))
+				moved = &old->listeners[j];
+		if (moved != NULL) {
+			server_add_listener(s, &conf->listen[i], moved->ev);
+			moved->ev = NULL;
+		} else if (server_bind(s, &conf->listen[i], err, errsize) < 0) {
+			rc = -1;
+		}
+	}
+	server_close_listeners(old);
+	/* the counters tell the server's story across reloads */
+	atomic_store(&s->counters.connections, atomic_load(&old->counters.connections));
+	atomic_store(&s->counters.refused, atomic_load(&old->counters.refused));
+	atomic_store(&s->counters.messages, atomic_load(&old->counters.messages));
+	atomic_store(&s->counters.rejected, atomic_load(&old->counters.rejected));
+	atomic_store(&s->counters.rcpt_rejected, atomic_load(&old->counters.rcpt_rejected));
+	atomic_store(&s->counters.bytes_in, atomic_load(&old->counters.bytes_in));
+	*out = s;
+	return rc;
+}
+
 void server_stop(struct server *s)
 {
-	for (size_t i = 0; i < s->nlisteners; i++)
-		evconnlistener_free(s->listeners[i].ev);
-	s->nlisteners = 0;
+	server_close_listeners(s);
 	server_unref(s);
+}
+
+int server_set_stopped(struct server *s, bool stopped, char *err, size_t errsize)
+{
+	int state = atomic_load(&s->state);
+	if (stopped) {
+		server_close_listeners(s);
+		atomic_store(&s->state, SERVER_STOPPED);
+		log_info("event=server_stopped server=%s", s->name);
+		return 0;
+	}
+	if (state != SERVER_STOPPED)
+		return 0;
+	if (server_bind_all(s, err, errsize) < 0)
+		return -1;
+	atomic_store(&s->state, SERVER_RUNNING);
+	log_info("event=server_started server=%s", s->name);
+	return 0;
+}
+
+void server_set_paused(struct server *s, bool paused)
+{
+	int want = paused ? SERVER_PAUSED : SERVER_RUNNING;
+	int from = paused ? SERVER_RUNNING : SERVER_PAUSED;
+	if (atomic_compare_exchange_strong(&s->state, &from, want))
+		log_info("event=server_%s server=%s", paused ? "paused" : "resumed", s->name);
+}
+
+const char *server_state_name(enum server_state st)
+{
+	switch (st) {
+	case SERVER_RUNNING:
+		return "running";
+	case SERVER_PAUSED:
+		return "paused";
+	case SERVER_STOPPED:
+		return "stopped";
+	}
+	return "running";
 }
 
 void server_ref(struct server *s)

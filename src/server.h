@@ -47,11 +47,19 @@ struct server_ratetab;
 struct server_listener {
 	struct server *server;
 	struct evconnlistener *ev;
+	const struct config_listen *cl;	/* its address, in the server's config */
 	bool tls;			/* implicit TLS (RFC 8314) */
+};
+
+enum server_state {
+	SERVER_RUNNING,
+	SERVER_PAUSED,		/* listening; new connections get 421 and are closed */
+	SERVER_STOPPED,		/* not listening */
 };
 
 struct server {
 	atomic_int refs;
+	atomic_int state;			/* enum server_state; set on the main thread */
 	struct server_ctx *ctx;
 	char *name;
 	struct config *cfg;			/* the snapshot conf points into */
@@ -71,8 +79,30 @@ struct server {
  */
 struct server *server_start(struct server_ctx *ctx, struct config *cfg,
 			    const struct config_server *conf, char *err, size_t errsize);
+/* The server for conf, STOPPED: no listener yet (server_set_stopped(s, false) binds them). */
+struct server *server_create_stopped(struct server_ctx *ctx, struct config *cfg,
+				     const struct config_server *conf);
+/*
+ * The server for conf that takes over from old (a reload): old's open
+ * listeners whose address and TLS flag conf still lists are moved over
+ * (never closed, so no connection is refused meanwhile), the others are
+ * closed, new ones bound; old's state and counters carry over. old keeps
+ * the caller's reference, without listeners. A listener that cannot be
+ * bound is left out and named in err (the server runs on the others); 0,
+ * or -1 when that happened. Main thread.
+ */
+int server_reconfigure(struct server *old, struct config *cfg, const struct config_server *conf,
+		       struct server **out, char *err, size_t errsize);
 /* Closes the listeners and drops the caller's reference. Main thread. */
 void server_stop(struct server *s);
+
+/* Control (main thread). Stop closes the listeners, start binds them again
+ * (-1 with err when one cannot be bound: then none is open); pause and
+ * resume switch between RUNNING and PAUSED. Sessions in progress are never
+ * touched. */
+int server_set_stopped(struct server *s, bool stopped, char *err, size_t errsize);
+void server_set_paused(struct server *s, bool paused);
+const char *server_state_name(enum server_state st);
 
 void server_ref(struct server *s);
 void server_unref(struct server *s);

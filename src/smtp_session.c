@@ -736,6 +736,12 @@ static void session_greet(struct session *s, enum policy_conn verdict)
 				 "Too many connections from your address per minute, try again later");
 		s->closing = true;
 		return;
+	case POLICY_CONN_PAUSED:
+		log_info("event=refused session=%llx server=%s client=%s reason=paused", s->id,
+			 s->server->name, s->client_ip);
+		smtp_proto_greet(s->proto, 421, "4.3.2", "Service paused, try again later");
+		s->closing = true;
+		return;
 	}
 }
 

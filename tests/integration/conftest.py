@@ -68,7 +68,8 @@ class Env:
         # loopback port where nothing answers (lookups fail temporarily);
         # tests of remote delivery point `dns` at their own dnsmasq.
         opts = {"spool": "./spool", "log": "stderr", "workers": "2",
-                "dns": "127.0.0.1:%d" % DEAD_DNS_PORT, "delivery_threads": "4"}
+                "dns": "127.0.0.1:%d" % DEAD_DNS_PORT, "delivery_threads": "4",
+                "control": str(self.root / "control.sock")}
         opts.update(overrides)
         return opts
 

@@ -45,6 +45,7 @@ def write(tmp_path, text, name="t.conf"):
 GOOD = """[global]
 spool = ./spool
 workers = 2
+control = ./control.sock
 
 [server mx]
 listen = 127.0.0.1:{p1}, 127.0.0.1:{p2}
