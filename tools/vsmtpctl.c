@@ -33,20 +33,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <ini.h>
 #include <jansson.h>
 
 #include "config.h"
 #include "config_keys.h"
+#include "control_client.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 
-#define CTL_DEFAULT_CONFIG "/etc/vsmtpd/vsmtpd.conf"
 #define CTL_EXIT_REFUSED 1
 #define CTL_TIMEOUT_MS (60 * 1000)		/* a reload reads certificates; nothing takes a minute */
 #define CTL_REPLY_MAX (512u * 1024 * 1024)	/* queue.list of a huge queue, but not unbounded */
@@ -232,7 +230,7 @@ static void usage(FILE *f)
 		   "  --json     print the result as the daemon returns it (JSON)\n"
 		   "  -h         this text\n"
 		   "commands:\n",
-		CTL_DEFAULT_CONFIG);
+		CONTROL_DEFAULT_CONFIG);
 	for (size_t i = 0; i < CTL_NCMDS; i++) {
 		struct ctl_grammar gr;
 		grammar_parse(ctl_cmds[i].grammar, &gr);	/* checks every grammar */
@@ -412,56 +410,30 @@ static json_t *request_build(const struct ctl_cmd *cmd, const struct ctl_grammar
 
 /* ---- where the socket is --------------------------------------------------- */
 
-struct ini_pick {
-	char *control;
-};
-
-static int ini_pick_control(void *arg, const char *section, const char *name, const char *value)
-{
-	struct ini_pick *p = arg;
-	if (strcmp(section, "global") == 0 && strcmp(name, "control") == 0) {
-		free(p->control);
-		p->control = xstrdup(value);
-	}
-	return 1;
-}
-
-static char *default_socket(void)
-{
-	const struct config_key *k = config_key_find("control");
-	return xstrdup(k != NULL && k->def != NULL ? k->def : "/run/vsmtpd/control.sock");
-}
-
 /*
- * [global] control of the config file, as the daemon reads it. When the
- * file does not load (an admin not allowed to read its keys, or an edit
- * with a mistake in it, which `reload` is about to report), its control
- * line is picked out alone; a file that cannot be opened at all falls back
- * to the default socket unless -c named it. Caller frees.
+ * [global] control of the config file (control_site_load(): as the daemon
+ * reads it, or just that line when the rest does not load); a file that
+ * cannot be read at all falls back to the default socket unless -c named
+ * it. Caller frees.
  */
 static char *socket_from_config(const struct ctl_opts *o)
 {
-	struct config *cfg = NULL;
+	struct control_site site;
 	struct buf errors = BUF_INIT;
-	if (config_load(o->config, &cfg, &errors) == 0) {
-		char *path = xstrdup(cfg->global.control);
-		config_unref(cfg);
-		buf_free(&errors);
-		return path;
-	}
-	buf_free(&errors);
-	FILE *f = fopen(o->config, "r");
-	if (f == NULL) {
-		if (!o->config_given)
-			return default_socket();
-		fprintf(stderr, "vsmtpctl: cannot read %s: %s (or give the socket with -s)\n", o->config,
-			strerror(errno));
+	if (control_site_load(o->config, &site, &errors) < 0) {
+		if (!o->config_given) {
+			buf_free(&errors);
+			return control_default_socket();
+		}
+		fprintf(stderr, "vsmtpctl: cannot read %s (or give the socket with -s):\n%s", o->config,
+			buf_str(&errors));
 		exit(EX_CONFIG);
 	}
-	struct ini_pick pick = { NULL };
-	(void)ini_parse_file(f, ini_pick_control, &pick);
-	fclose(f);
-	return pick.control != NULL ? pick.control : default_socket();
+	buf_free(&errors);
+	char *path = site.control;
+	site.control = NULL;
+	control_site_free(&site);
+	return path;
 }
 
 /* ---- one connection: a request, its reply, a stream ------------------------ */
@@ -480,16 +452,10 @@ static void __attribute__((noreturn)) unreachable(const char *path, const char *
 
 static void conn_open(struct ctl_conn *c, const char *path)
 {
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	c->path = path;
 	buf_init(&c->in);
-	if (strlen(path) >= sizeof(un.sun_path))
-		unreachable(path, strerror(ENAMETOOLONG));
-	memcpy(un.sun_path, path, strlen(path) + 1);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = control_client_connect(path);
 	if (c->fd < 0)
-		unreachable(path, strerror(errno));
-	if (connect(c->fd, (struct sockaddr *)&un, sizeof(un)) < 0)
 		unreachable(path, strerror(errno));
 }
 
@@ -1191,7 +1157,7 @@ static int options_parse(int argc, char **argv, struct ctl_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct ctl_opts o = { .config = CTL_DEFAULT_CONFIG };
+	struct ctl_opts o = { .config = CONTROL_DEFAULT_CONFIG };
 	int first = options_parse(argc, argv, &o);
 	struct ctl_grammar gr;
 	int used;

@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <ini.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -34,7 +33,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -43,12 +41,11 @@
 #include "addrlist.h"
 #include "address.h"
 #include "config.h"
+#include "control_client.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 
-#define SENDMAIL_DEFAULT_CONFIG "/etc/vsmtpd/vsmtpd.conf"
-#define SENDMAIL_DEFAULT_SOCKET "/run/vsmtpd/control.sock"
 /* The daemon refuses request lines over 48 MiB (control.c); base64 makes
  * 4 of 3 bytes, and the envelope needs some room. */
 #define SENDMAIL_MESSAGE_MAX (35u << 20)
@@ -69,12 +66,6 @@ struct options {
 	const char *socket;		/* -S */
 	char **rcpt_args;
 	int nrcpt_args;
-};
-
-/* What the configuration tells this program. */
-struct site {
-	char *control;			/* the socket path */
-	char *hostname;			/* the first server's: qualifies bare names */
 };
 
 /* The envelope recipients, canonical and without duplicates. */
@@ -147,19 +138,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- configuration --------------------------------------------------------- */
 
-static int light_handler(void *arg, const char *section, const char *name, const char *value)
-{
-	struct site *s = arg;
-	if (strcmp(section, "global") == 0 && strcmp(name, "control") == 0) {
-		free(s->control);
-		s->control = xstrdup(value);
-	} else if (strncmp(section, "server", 6) == 0 && strcmp(name, "hostname") == 0 &&
-		   s->hostname == NULL) {
-		s->hostname = xstrdup(value);	/* the first server only */
-	}
-	return 1;
-}
-
 static char *machine_name(void)
 {
 	char name[256];
@@ -173,19 +151,14 @@ static char *machine_name(void)
  * Fills s from the config (o->config, or the default one unless -S alone
  * was given); -S overrides the socket. Returns 0 or EX_CONFIG.
  */
-static int load_site(const struct options *o, struct site *s)
+static int load_site(const struct options *o, struct control_site *s)
 {
-	const char *path = o->config != NULL ? o->config : o->socket == NULL ? SENDMAIL_DEFAULT_CONFIG : NULL;
+	const char *path = o->config != NULL ? o->config : o->socket == NULL ? CONTROL_DEFAULT_CONFIG : NULL;
+	memset(s, 0, sizeof(*s));
 	if (path != NULL) {
-		struct config *cfg = NULL;
 		struct buf errors = BUF_INIT;
-		if (config_load(path, &cfg, &errors) == 0) {
-			s->control = xstrdup(cfg->global.control);
-			if (cfg->nservers > 0)
-				s->hostname = xstrdup(cfg->servers[0].hostname);
-			config_unref(cfg);
-		} else if (ini_parse(path, light_handler, s) < 0) {
-			/* not even readable: say why config_load() could not */
+		if (control_site_load(path, s, &errors) < 0) {
+			/* not even readable: say why */
 			fprintf(stderr, "%s: cannot read the configuration:\n%s", progname, buf_str(&errors));
 			buf_free(&errors);
 			return EX_CONFIG;
@@ -197,7 +170,7 @@ static int load_site(const struct options *o, struct site *s)
 		s->control = xstrdup(o->socket);
 	}
 	if (s->control == NULL)
-		s->control = xstrdup(SENDMAIL_DEFAULT_SOCKET);
+		s->control = control_default_socket();
 	if (s->hostname == NULL)
 		s->hostname = machine_name();	/* hostname's default in the daemon too */
 	return 0;
@@ -514,19 +487,10 @@ static void prepare_message(const struct options *o, const struct buf *msg, cons
 
 static int connect_control(const char *path)
 {
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(un.sun_path)) {
-		fprintf(stderr, "%s: control socket path too long: %s\n", progname, path);
-		return -1;
-	}
-	memcpy(un.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0)
-		return fd;
-	fprintf(stderr, "%s: cannot reach vsmtpd at %s: %s\n", progname, path, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
+	int fd = control_client_connect(path);
+	if (fd < 0)
+		fprintf(stderr, "%s: cannot reach vsmtpd at %s: %s\n", progname, path, strerror(errno));
+	return fd;
 }
 
 /* The request line: the envelope as JSON, the base64 message spliced in
@@ -660,7 +624,7 @@ static int submit(const char *path, const struct buf *request, bool verbose)
 
 /* ---- main ------------------------------------------------------------------- */
 
-static int run(const struct options *o, const struct site *site)
+static int run(const struct options *o, const struct control_site *site)
 {
 	char *login = login_name();
 	char sender[ADDRESS_MAX * 2 + 8];
@@ -711,11 +675,10 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	signal(SIGPIPE, SIG_IGN);	/* a daemon that hangs up is an error to report, not a death */
-	struct site site = { 0 };
+	struct control_site site;
 	rc = load_site(&o, &site);
 	if (rc == 0)
 		rc = run(&o, &site);
-	free(site.control);
-	free(site.hostname);
+	control_site_free(&site);
 	return rc;
 }
