@@ -1,3 +1,0 @@
-build-fuzz/src/address.o: src/address.c src/address.h
-
-src/address.h:

@@ -1,3 +1,0 @@
-build-fuzz/src/log.o: src/log.c src/log.h
-
-src/log.h:
