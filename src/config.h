@@ -173,6 +173,7 @@ struct config_global {
 	char *control_group;		/* its group; NULL: the daemon's */
 	struct config_listen *metrics;	/* Prometheus endpoint addresses; none: off */
 	size_t nmetrics;
+	unsigned long long min_free_space;	/* bytes the spool's file system keeps free; 0 = no check */
 };
 
 struct config {

@@ -16,7 +16,8 @@
  * Standards cited in the rows: RFC 5321 4.5.3.1.8 (at least 100 recipients),
  * 4.5.3.2 (timeouts), 4.5.4.1 (give-up time of 4-5 days), RFC 1870 (SIZE),
  * RFC 8314 (implicit TLS), RFC 3207 (STARTTLS), RFC 6066 3 (SNI), RFC 8996
- * (no TLS 1.0/1.1), RFC 4954 (AUTH), RFC 6409 (message submission).
+ * (no TLS 1.0/1.1), RFC 4954 (AUTH), RFC 6409 (message submission), RFC 3463
+ * (4.3.1, insufficient system storage).
  */
 #include "config_keys.h"
 
@@ -123,6 +124,13 @@ const struct config_key config_keys[] = {
 	  .def_doc = "(the daemon's group)",
 	  .doc = "Group that owns the control socket: its members may use `vsmtpctl`.",
 	  .example = "mailadm" },
+	{ .name = "min_free_space", GLOBAL(min_free_space), .type = CONFIG_T_SIZE, .def = "100M",
+	  .min = 0, .max = K1 * K1 * K1 * K1,
+	  .doc = "Free space the spool's file system must keep (blocks available to unprivileged "
+		 "users). Below it, and for a MAIL whose SIZE would take the free space below it, "
+		 "MAIL is answered 452 4.3.1 (RFC 3463) until space returns; 0 = no check. Applies "
+		 "at reload.",
+	  .example = "1G" },
 
 	/* [server NAME] */
 	{ .name = "listen", SERVER(listen), COUNT(nlisten), .type = CONFIG_T_LISTEN,

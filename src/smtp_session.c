@@ -257,6 +257,19 @@ static void on_helo(struct session *s, const struct smtp_event *ev)
 	smtp_proto_accept(s->proto);
 }
 
+/*
+ * min_free_space: a message that would leave the spool's file system with
+ * less than that is refused before it is sent, not found out at its end
+ * (RFC 5321 4.2.3 and 4.3.2: 452 to MAIL or DATA; RFC 1870 6.1: 452 for a
+ * SIZE= beyond what we can hold now; RFC 3463 4.3.1). Read from the
+ * session's own snapshot, so a reload applies it to new sessions; the
+ * spool caches the statvfs.
+ */
+static bool session_space_ok(struct session *s, unsigned long long size)
+{
+	return spool_space_ok(s->server->ctx->spool, s->server->cfg->global.min_free_space, size);
+}
+
 static void on_mail(struct session *s, const struct smtp_event *ev)
 {
 	char sender[ADDRESS_MAX * 2 + 8];
@@ -268,6 +281,12 @@ static void on_mail(struct session *s, const struct smtp_event *ev)
 	if (!policy_mail(s->conf, s->ssl != NULL, s->auth_user, sender, &r)) {
 		log_info("event=mail session=%llx from=<%s> result=rejected code=%s", s->id, sender, r.enh);
 		smtp_proto_verdict(s->proto, r.code, r.enh, "%s", r.text);
+		return;
+	}
+	if (!session_space_ok(s, ev->mail.size)) {
+		log_info("event=mail session=%llx from=<%s> size=%llu result=rejected code=4.3.1 "
+			 "reason=low_space", s->id, sender, ev->mail.size);
+		smtp_proto_verdict(s->proto, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
 	session_txn_reset(s);
@@ -321,6 +340,12 @@ static void on_rcpt(struct session *s, const struct smtp_event *ev)
 
 static void on_data_start(struct session *s)
 {
+	/* The space may have gone since MAIL: say so before the content comes. */
+	if (!session_space_ok(s, 0)) {
+		log_info("event=rejected session=%llx reason=low_space", s->id);
+		smtp_proto_verdict(s->proto, 452, "4.3.1", "Insufficient system storage");
+		return;
+	}
 	struct spool_msg *m = spool_msg_begin(s->server->ctx->spool, &s->env, NULL, 0);
 	if (m == NULL) {
 		int err = errno;

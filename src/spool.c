@@ -1,14 +1,16 @@
 /*
  * spool.c — the durable spool: opening it, queue IDs, writing and
  * committing queue files, the commit thread pool with group directory
- * fsync (see spool.h). Reading, updating, removing and scanning committed
- * files is spool_read.c's.
+ * fsync, the free-space check (see spool.h). Reading, updating, removing
+ * and scanning committed files is spool_read.c's.
  *
  * Owns the spool directory: lock (flock: one daemon per spool), tmp/ (files
  * being received), queue/ (committed files), corrupt/ (quarantine), hold/
  * (set aside by the admin: spool_read.c moves files in and out); the
- * commit threads; the ID generator. The byte layout is spool_format.c's;
- * deciding when to deliver, retry or quarantine is the queue's.
+ * commit threads; the ID generator; the cached free space of its file
+ * system (min_free_space: refusing MAIL is the session's). The byte layout
+ * is spool_format.c's; deciding when to deliver, retry or quarantine is
+ * the queue's.
  *
  * Invariants, and the crash reasoning they rest on:
  * - A file appears under queue/ only by rename(2) from tmp/, after its
@@ -30,6 +32,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,6 +43,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +60,7 @@
 #define SPOOL_PARENT_MODE 0755		/* parents created on the way to the spool */
 #define SPOOL_FILE_MODE 0600
 #define SPOOL_LOCK_NAME "lock"
+#define SPOOL_SPACE_CACHE_MS 1000	/* a statvfs serves the MAILs of one second */
 
 _Static_assert(SPOOL_ID_LEN <= SPOOL_ID_MAX, "IDs fit");
 
@@ -522,6 +527,71 @@ static void *spool_commit_thread(void *arg)
 	return NULL;
 }
 
+/* ---- free space ---------------------------------------------------------------------- */
+
+static long long spool_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* statvfs of the spool now; ULLONG_MAX when it fails (logged). */
+static unsigned long long spool_space_measure(struct spool *s)
+{
+	struct statvfs st;
+	if (fstatvfs(s->dirfd, &st) < 0) {
+		log_warn("event=spool_error op=statvfs dir=%s error=\"%s\"", s->path, strerror(errno));
+		return ULLONG_MAX;
+	}
+	unsigned long long blocks = st.f_bavail, size = st.f_frsize;
+	if (size != 0 && blocks > ULLONG_MAX / size)
+		return ULLONG_MAX;
+	return blocks * size;
+}
+
+unsigned long long spool_free_space(struct spool *s)
+{
+	long long now = spool_now_ms();
+	long long at = atomic_load(&s->space_at_ms);
+	if (now - at < SPOOL_SPACE_CACHE_MS)
+		return atomic_load(&s->space_free);
+	/* One caller measures; the others meanwhile take the value it
+	 * replaces, at most a second old like any cached one. */
+	if (!atomic_compare_exchange_strong(&s->space_at_ms, &at, now))
+		return atomic_load(&s->space_free);
+	unsigned long long space = spool_space_measure(s);
+	atomic_store(&s->space_free, space);
+	return space;
+}
+
+/* Records whether the space is low; the caller whose change it is logs it,
+ * so each transition is logged once whatever the threads. */
+static void spool_space_note(struct spool *s, bool low, unsigned long long space, unsigned long long min)
+{
+	if (atomic_load(&s->space_low) == low || atomic_exchange(&s->space_low, low) == low)
+		return;
+	if (low)
+		log_warn("event=low_space state=low dir=%s free=%llu min=%llu", s->path, space, min);
+	else if (min == 0)
+		log_info("event=low_space state=ok dir=%s min=0", s->path);
+	else
+		log_info("event=low_space state=ok dir=%s free=%llu min=%llu", s->path, space, min);
+}
+
+bool spool_space_ok(struct spool *s, unsigned long long min, unsigned long long need)
+{
+	if (min == 0) {
+		spool_space_note(s, false, 0, 0);	/* the check was switched off */
+		return true;
+	}
+	unsigned long long space = spool_free_space(s);
+	bool low = space < min;
+	spool_space_note(s, low, space, min);
+	/* Written so that nothing overflows: need may be any SIZE= value. */
+	return !low && need <= space - min;
+}
+
 /* ---- opening and closing ----------------------------------------------------------- */
 
 /* Copies path without its trailing slashes ("a/b/" -> "a/b"; "/" stays). */
@@ -710,6 +780,9 @@ struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t e
 	pthread_mutex_init(&s->hook_mu, NULL);
 	pthread_cond_init(&s->hook_cv, NULL);
 	spool_dirsync_init(&s->queue_sync);
+	atomic_init(&s->space_free, spool_space_measure(s));
+	atomic_init(&s->space_at_ms, spool_now_ms());
+	atomic_init(&s->space_low, false);
 	spool_id_seed(s);
 	spool_clean_tmp(s);
 	if (nthreads == 0)

@@ -25,6 +25,7 @@
 #ifndef VSMTPD_SPOOL_H
 #define VSMTPD_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -75,6 +76,24 @@ void spool_msg_abort(struct spool_msg *m);
  * file is gone: say 451/452).
  */
 void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), void *arg);
+
+/*
+ * Free space ([global] min_free_space). The spool's file system's free
+ * bytes are statvfs f_bavail * f_frsize (what an unprivileged daemon may
+ * still use), measured at most once a second and cached: callers on the
+ * per-MAIL path never wait for the disk. Any thread; lock-free (atomics).
+ */
+/* The cached free bytes (refreshed when a second old); ULLONG_MAX when
+ * statvfs fails (unknown: nothing is refused for it). */
+unsigned long long spool_free_space(struct spool *s);
+/*
+ * True when a message of `need` bytes (a MAIL's SIZE=, 0 when unknown)
+ * still leaves min bytes free; min 0 means no check (always true, no
+ * statvfs). Logs "event=low_space state=low" once when the free space
+ * falls below min and "state=ok" once when it is back (or min is 0); a
+ * refusal for a large `need` alone is no transition.
+ */
+bool spool_space_ok(struct spool *s, unsigned long long min, unsigned long long need);
 
 /* spool_msg_commit() for a thread that may block (a delivery thread
  * queueing a report): returns once committed (0; the commit hook has run)

@@ -8,6 +8,7 @@
 #define VSMTPD_SPOOL_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -53,6 +54,11 @@ struct spool {
 	unsigned hook_running;
 
 	struct spool_dirsync queue_sync;	/* fsync of queue/, shared by commits and removals */
+
+	/* spool_free_space(): the last statvfs, read and refreshed by any thread */
+	atomic_ullong space_free;		/* bytes, ULLONG_MAX when unknown */
+	atomic_llong space_at_ms;		/* CLOCK_MONOTONIC of that statvfs */
+	atomic_bool space_low;			/* below min_free_space at the last check */
 };
 
 /*

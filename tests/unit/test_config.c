@@ -545,6 +545,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c->global.delivery_threads, 32);
 	assert_int_equal(c->global.max_outbound_connections, 200);
 	assert_int_equal(c->global.outbound_idle_time, 5);
+	assert_int_equal(c->global.min_free_space, 100ULL * 1024 * 1024);
 	assert_int_equal(s->outbound_port, 25);
 	assert_int_equal(s->outbound_tls, TLS_POLICY_MAY);
 	assert_int_equal(s->noutbound_tls_policy, 0);

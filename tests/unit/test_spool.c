@@ -4,7 +4,9 @@
  * with unique IDs, refusal of truncated and torn files, in-place recipient
  * updates, removal, quarantine, scanning, holding and releasing, and write errors (EFBIG from a
  * file size limit; ENOSPC from a tiny tmpfs when a mount namespace can be
- * had, skipped otherwise).
+ * had, skipped otherwise); the free-space check (min_free_space): its
+ * arithmetic, its once-per-transition log lines, its one-second cache on
+ * a tmpfs of known size.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,10 +29,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "log.h"
 #include "spool.h"
 
 /* ---- fixtures and helpers ------------------------------------------------- */
@@ -1158,6 +1163,161 @@ static void test_spool_enospc_surfaces(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- free space -------------------------------------------------------------------- */
+
+/* spool_space_ok() against the value the cache holds: retried when a
+ * refresh (once a second) changed it between the calls. */
+static void test_spool_space_ok_arithmetic(void **state)
+{
+	struct fixture *f = *state;
+	assert_true(spool_space_ok(f->s, 0, ULLONG_MAX));	/* 0: no check at all */
+	assert_false(spool_space_ok(f->s, ULLONG_MAX, 0));
+	assert_false(spool_space_ok(f->s, 1, ULLONG_MAX));	/* no overflow */
+	for (int tries = 0;; tries++) {
+		assert_true(tries < 10);
+		unsigned long long space = spool_free_space(f->s);
+		assert_true(space > 2 && space != ULLONG_MAX);
+		bool fits = spool_space_ok(f->s, 1, space - 1);
+		bool over = spool_space_ok(f->s, 1, space);
+		bool at_min = spool_space_ok(f->s, space, 0);
+		bool past_min = spool_space_ok(f->s, space + 1, 0);
+		if (spool_free_space(f->s) != space)
+			continue;
+		assert_true(fits);
+		assert_false(over);
+		assert_true(at_min);
+		assert_false(past_min);
+		break;
+	}
+	spool_space_ok(f->s, 0, 0);	/* leave the state "ok" */
+}
+
+struct taps {
+	int low, ok;
+	char last[512];
+};
+
+static void count_tap(void *arg, const char *level, const char *line, size_t len)
+{
+	struct taps *t = arg;
+	if (len >= sizeof(t->last))
+		len = sizeof(t->last) - 1;
+	if (strncmp(line, "event=low_space state=low ", 26) == 0)
+		t->low++;
+	else if (strncmp(line, "event=low_space state=ok ", 25) == 0)
+		t->ok++;
+	else
+		return;
+	memcpy(t->last, line, len);
+	t->last[len] = '\0';
+}
+
+static void test_spool_space_logs_each_transition_once(void **state)
+{
+	struct fixture *f = *state;
+	struct taps t = { 0 };
+	log_set_tap(count_tap, &t);
+	assert_true(spool_space_ok(f->s, 1, 0));	/* ok from the start: nothing to say */
+	assert_false(spool_space_ok(f->s, 1, ULLONG_MAX));	/* a big SIZE alone: no transition */
+	assert_int_equal(t.low + t.ok, 0);
+	assert_false(spool_space_ok(f->s, ULLONG_MAX, 0));
+	assert_false(spool_space_ok(f->s, ULLONG_MAX, 0));
+	assert_int_equal(t.low, 1);
+	assert_non_null(strstr(t.last, " free="));
+	char min[64];
+	snprintf(min, sizeof(min), " min=%llu", ULLONG_MAX);
+	assert_non_null(strstr(t.last, min));
+	assert_int_equal(t.ok, 0);
+	assert_true(spool_space_ok(f->s, 1, 0));
+	assert_true(spool_space_ok(f->s, 1, 0));
+	assert_int_equal(t.ok, 1);
+	assert_false(spool_space_ok(f->s, ULLONG_MAX, 0));
+	assert_true(spool_space_ok(f->s, 0, 0));	/* switched off while low: back to ok */
+	assert_int_equal(t.low, 2);
+	assert_int_equal(t.ok, 2);
+	assert_non_null(strstr(t.last, " min=0"));
+	log_set_tap(NULL, NULL);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Runs in a child with its own mount namespace: the spool on a 1 MiB
+ * tmpfs. A 600 KiB message lowers the free space the check sees, but only
+ * once the cached value is a second old. Exit 77 when no such namespace or
+ * mount can be had (skip).
+ */
+static int child_space(const char *dir)
+{
+	if (unshare(CLONE_NEWNS) < 0 && (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0))
+		return 77;
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 77;
+	char mnt[256];
+	snprintf(mnt, sizeof(mnt), "%s/small", dir);
+	if (mkdir(mnt, 0700) < 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=1m") < 0)
+		return 77;
+	char err[256], sp[300];
+	snprintf(sp, sizeof(sp), "%s/spool", mnt);
+	struct spool *s = spool_open(sp, 2, err, sizeof(err));
+	if (s == NULL)
+		return 30;
+	int rc = 0;
+	unsigned long long before = spool_free_space(s);
+	if (before > (1u << 20) || before < (900u << 10))
+		rc = 31;
+	if (rc == 0 && (!spool_space_ok(s, 512u << 10, 0) || spool_space_ok(s, 512u << 10, 600u << 10)))
+		rc = 32;
+	struct envelope e;
+	sample_env(&e, 1);
+	struct spool_msg *m = spool_msg_begin(s, &e, NULL, 0);
+	if (m == NULL)
+		return rc != 0 ? rc : 33;
+	static char big[600u << 10];
+	memset(big, 'x', sizeof(big));
+	spool_msg_write(m, big, sizeof(big));
+	struct waiter w;
+	waiter_init(&w);
+	spool_msg_commit(m, on_done, &w);
+	waiter_wait(&w, 1);
+	if (rc == 0 && w.err != 0)
+		rc = 34;
+	/* within the second: the cached value, no statvfs */
+	if (rc == 0 && spool_free_space(s) != before)
+		rc = 35;
+	sleep_ms(1100);
+	unsigned long long after = spool_free_space(s);
+	if (rc == 0 && (after > before - sizeof(big) || after == ULLONG_MAX))
+		rc = 36;
+	if (rc == 0 && spool_space_ok(s, 512u << 10, 0))
+		rc = 37;
+	spool_close(s);
+	envelope_free(&e);
+	umount(mnt);
+	return rc;
+}
+
+static void test_spool_space_follows_the_disk(void **state)
+{
+	struct fixture *f = *state;
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_space(f->dir));
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1193,6 +1353,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool_survives_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_write_error_surfaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_enospc_surfaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_space_ok_arithmetic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_space_logs_each_transition_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_space_follows_the_disk, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
