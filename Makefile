@@ -5,6 +5,7 @@
 #   make test       install, build with ASan+UBSan, run unit and integration tests
 #   make SAN=1      build the sanitizer variant into build-san/
 #   make check-layers   the include rules of docs/ARCHITECTURE.md
+#   make install    programs, man pages, systemd unit (PREFIX, DESTDIR, SYSCONFDIR, UNITDIR)
 
 PKGS      := libevent libevent_pthreads libevent_openssl openssl inih libcrypt libcares jansson
 DEB_PKGS  := build-essential pkg-config libevent-dev libinih-dev libssl-dev libcrypt-dev libcmocka-dev \
@@ -93,7 +94,8 @@ fuzz-run: $(FUZZ_BINS)
 	  $(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/regress/$$n/ \
 	    fuzz/out/$$n fuzz/corpus/$$n; done
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/src/main.d $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) \
+	$(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%.d) $(TOOL_SRCS:tools/%.c=$(BUILD)/tools/%.d)
 
 # ---- set-up: the two README commands -------------------------------------
 
@@ -124,12 +126,42 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check-layers
 	$(MAKE) SAN=1 unit fuzz-replay integration
+	$(MAKE) lint fuzz-ci
 
-# docs/CONFIG.md and the example config are generated from config_keys.c;
-# a unit test fails when they drift.
+# docs/CONFIG.md, vsmtpd.conf(5) and the example config are generated from
+# config_keys.c; a unit test fails when they drift.
 docs: $(BUILD)/config-doc
 	$(BUILD)/config-doc > docs/CONFIG.md
+	$(BUILD)/config-doc man > docs/vsmtpd.conf.5
 	$(BUILD)/config-doc example > etc/vsmtpd.conf.example
+
+# ---- make install: programs, manual pages, the systemd unit, the example ----
+
+# `make install PREFIX=/usr DESTDIR=pkg/` for a package. The configuration stays
+# in /etc whatever PREFIX is (FHS: there is no /usr/etc).
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
+# config-doc only writes the docs in the tree: it is not installed.
+INSTALL_BINS = $(BUILD)/vsmtpd $(filter-out $(BUILD)/config-doc,$(TOOL_BINS))
+
+.PHONY: install
+
+# Only vsmtpd.conf.example is written into $(SYSCONFDIR)/vsmtpd, so an existing
+# vsmtpd.conf is never touched. No chown: a DESTDIR install runs as any user.
+install: all
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/vsmtpd
+	$(INSTALL) -m 755 $(INSTALL_BINS) $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 644 docs/vsmtpd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 644 $(sort $(wildcard docs/*.8)) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/vsmtpd.service.in \
+	  > $(DESTDIR)$(UNITDIR)/vsmtpd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/vsmtpd.service
+	$(INSTALL) -m 644 etc/vsmtpd.conf.example $(DESTDIR)$(SYSCONFDIR)/vsmtpd/vsmtpd.conf.example
 
 # Side by side with Postfix (installs it); not part of `make test`.
 bench: all
@@ -138,5 +170,26 @@ bench: all
 check-layers:
 	@./scripts/check-layers.sh
 
+# ---- static analysis and a short fuzzing pass (both in `make test`) -------
+
+# The analyzers, and the fuzzer's compiler and runtime; `make deps` installs them.
+DEB_PKGS  += clang libclang-rt-dev clang-tidy cppcheck
+LINT_SRCS := $(sort $(wildcard src/*.c src/lib/*.c tools/*.c))
+LINT_CFLAGS = -std=c11 -D_GNU_SOURCE -iquote src $(PKG_CFLAGS)
+NPROC     := $(shell nproc 2>/dev/null || echo 2)
+# fuzz-ci runs each target FUZZ_SECONDS too, but 10 unless given (`make fuzz` keeps its 60).
+FUZZ_CI_SECONDS := $(if $(filter command line environment,$(origin FUZZ_SECONDS)),$(FUZZ_SECONDS),10)
+
+.PHONY: lint fuzz-ci
+
+# clang-tidy (.clang-tidy) and cppcheck over src/ and tools/; any finding fails.
+lint:
+	@./scripts/lint.sh $(LINT_SRCS) -- $(LINT_CFLAGS)
+
+# Every fuzz target for FUZZ_CI_SECONDS, one per CPU; a crash fails and lands in fuzz/regress/.
+fuzz-ci:
+	$(MAKE) FUZZ=1 -j$(NPROC) $(FUZZ_NAMES:%=build-fuzz/fuzz/fuzz_%)
+	./scripts/fuzz-ci.sh build-fuzz $(FUZZ_CI_SECONDS) $(FUZZ_NAMES)
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

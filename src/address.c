@@ -519,6 +519,7 @@ static enum address_error parse_adl(struct cursor *c)
 	char scratch[ADDRESS_DOMAIN_MAX + 1];
 
 	for (;;) {
+		/* cppcheck-suppress legacyUninitvar ; scratch is only written to (the domain is dropped) */
 		struct sink k = { scratch, sizeof(scratch), 0 };
 		if (peek(c) != '@')
 			return ADDRESS_ERR_SYNTAX;

@@ -93,7 +93,9 @@ static size_t skip_cfws(const unsigned char *s, size_t len, size_t i)
 }
 
 /* The end of a quoted string or domain literal opened at s[i], closed by
- * `close`; 0 when it is not closed or holds a NUL or a nested `open`. */
+ * `close`; 0 when it is not closed or holds a NUL or a nested `open`, or a
+ * quoted-pair of CR or LF (RFC 5322 4.1 obs-qp): out_token() drops folds,
+ * which would leave the backslash escaping the closing quote. */
 static size_t scan_quoted(const unsigned char *s, size_t len, size_t i, unsigned char open,
 			  unsigned char close)
 {
@@ -104,7 +106,7 @@ static size_t scan_quoted(const unsigned char *s, size_t len, size_t i, unsigned
 		if (c == close)
 			return i + 1;
 		if (c == '\\') {
-			if (i + 1 >= len || s[i + 1] == '\0')
+			if (i + 1 >= len || s[i + 1] == '\0' || s[i + 1] == '\r' || s[i + 1] == '\n')
 				return 0;
 			i++;
 		}

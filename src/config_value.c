@@ -234,6 +234,8 @@ static int parse_scaled(const struct config_key *k, const char *s, size_t len,
 	bool overflow;
 	if (read_scaled(s, len, unit, v, &overflow) < 0) {
 		if (overflow) {
+			/* *v is not a number here: a row without an upper bound would take it as one */
+			*v = ULLONG_MAX;
 			buf_append_str(why, "too large: ");
 			return check_bounds(k, ULLONG_MAX, why);
 		}

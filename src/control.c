@@ -444,8 +444,10 @@ void control_close(struct control *c)
 {
 	if (c == NULL)
 		return;
-	while (c->conns != NULL)
-		conn_free(c->conns);
+	for (struct control_conn *cc = c->conns, *next; cc != NULL; cc = next) {
+		next = cc->next;
+		conn_free(cc);
+	}
 	evconnlistener_free(c->listener);
 	unlink(c->path);
 	free(c->path);

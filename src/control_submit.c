@@ -125,7 +125,7 @@ static bool envelope_has(const struct envelope *e, const char *addr)
 static int submit_envelope(const struct config_server *srv, json_t *req, struct envelope *env,
 			   struct buf *err)
 {
-	char addr[ADDRESS_MAX * 2 + 8];
+	char addr[ADDRESS_MAX * 2 + 8] = "";
 	json_t *sender = json_object_get(req, "sender");
 	if (sender == NULL) {
 		buf_append_str(err, "missing argument 'sender' (\"\" for the null sender <>)");

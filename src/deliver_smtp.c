@@ -111,7 +111,9 @@ static int deliver_hosts(struct dns *dns, const struct deliver_dest *dest, struc
 		memset(out, 0, sizeof(*out));
 		struct sockaddr_un *un = (struct sockaddr_un *)&out->hosts[0].addrs[0].sa;
 		size_t len = strlen(dest->name);
-		if (len >= sizeof(un->sun_path) || len >= sizeof(out->hosts[0].name)) {
+		/* One test covers both copies below: sun_path is the shorter. */
+		_Static_assert(sizeof(un->sun_path) <= sizeof(out->hosts[0].name), "sun_path fits a host name");
+		if (len >= sizeof(un->sun_path)) {
 			smtp_reply_make(why, 451, "4.3.5", "LMTP socket path too long: %s", dest->name);
 			return -1;
 		}

@@ -387,6 +387,8 @@ static enum dns_status dns_resolve_hosts(struct dns_call *c, const char *mx_doma
 	out->nhosts = kept;
 	if (kept > 0)
 		return DNS_OK;
+	if (none == NULL && temp == NULL)	/* no host to look up: callers never ask that */
+		return dns_fail(out, DNS_NOTFOUND, "no host to look up");
 	if (temp != NULL)
 		return dns_fail(out, DNS_TEMPFAIL, "DNS lookup of %s for %s failed: %s (temporary)",
 				temp->type == ns_t_a ? "A" : "AAAA", temp_host, dns_status_text(temp->status));

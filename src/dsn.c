@@ -28,6 +28,8 @@
 #define DSN_LINE_WANT 78
 /* A field is cut here, so that a value without blanks to fold at stays under 998. */
 #define DSN_FIELD_MAX 900
+/* A host name or queue ID written into an unfolded line of the text part is cut here (RFC 1035 2.3.4). */
+#define DSN_NAME_MAX 255
 /* The text part's lines, and the indent of a recipient's details in it. */
 #define DSN_TEXT_WIDTH 76
 #define DSN_TEXT_INDENT "      "
@@ -196,6 +198,19 @@ static void put_field(struct buf *out, struct buf *f, const char *name, const ch
 	put_field_line(out, f);
 }
 
+/*
+ * Appends s cleaned and cut to at most max bytes (between UTF-8 sequences):
+ * for a value written into a line that is not folded, which must stay
+ * within 998 octets whatever the value (RFC 5322 2.1.1).
+ */
+static void put_clean_cut(struct buf *out, const char *s, bool utf8, size_t max)
+{
+	struct buf c = BUF_INIT;
+	put_clean(&c, s, utf8);
+	buf_append(out, buf_str(&c), trimmed_len(buf_str(&c), c.len, max));
+	buf_free(&c);
+}
+
 /* "Sun, 29 Nov 2026 02:45:50 +0000" (RFC 5322 3.3, in UTC). */
 static void put_date_value(struct buf *out, long long when)
 {
@@ -206,8 +221,9 @@ static void put_date_value(struct buf *out, long long when)
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	buf_printf(out, "%s, %d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
-		   months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* tm_year may be near INT_MAX for a far-off time: add in long long. */
+	buf_printf(out, "%s, %d %s %04lld %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+		   months[tm.tm_mon % 12], (long long)tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* "Name: date" + CRLF */
@@ -468,9 +484,9 @@ static void put_text(const struct dsn_report *r, struct buf *out)
 				      "nothing more of it." },
 	};
 	buf_append_str(out, "This is the mail system at ");
-	put_clean(out, r->reporting_mta, r->smtputf8);
+	put_clean_cut(out, r->reporting_mta, r->smtputf8, DSN_NAME_MAX);
 	buf_append_str(out, ".\r\n\r\nThis report is about your message ");
-	put_clean(out, r->orig_id, r->smtputf8);
+	put_clean_cut(out, r->orig_id, r->smtputf8, DSN_NAME_MAX);
 	buf_append_str(out, ",\r\nreceived on ");
 	put_date_value(out, r->arrival);
 	buf_append_str(out, ".\r\n");

@@ -193,7 +193,7 @@ int oconn_io_handshake(struct oconn *c, uint64_t deadline)
 		int ret = SSL_connect(c->ssl);
 		if (ret == 1)
 			return 0;
-		short events;
+		short events = POLLIN;	/* io_ssl_retry() sets it whenever it returns 0 */
 		if (io_ssl_retry(c, ret, &events) < 0 || io_wait(c, events, deadline) < 0)
 			return -1;
 	}

@@ -146,7 +146,8 @@ static void pool_victims_close(struct pool_idle *victims)
 {
 	while (victims != NULL) {
 		struct pool_idle *e = victims;
-		victims = e->dnext;
+		/* The analyzer loses track of pool->oldest in pool_idle_unlink() and evicts e twice. */
+		victims = e->dnext;	/* NOLINT(clang-analyzer-unix.Malloc) */
 		oconn_close(e->c, true);
 		free(e);
 	}

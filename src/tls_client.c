@@ -60,9 +60,8 @@ SSL_CTX *tls_client_ctx_new(const char *ca_file, struct buf *errors)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	int ok;
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
-		ok = 0;
-	else if (SSL_CTX_set_cipher_list(ctx, TLS_DEFAULT_CIPHERS) != 1)
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLS_DEFAULT_CIPHERS) != 1)
 		ok = 0;
 	else if (ca_file != NULL)
 		ok = SSL_CTX_load_verify_file(ctx, ca_file);

@@ -674,7 +674,7 @@ static void span(struct buf *out, long long s)
 	if (s < 0)
 		s = 0;
 	for (size_t i = 0; i < 4; i++) {
-		if (s < units[i].secs && i < 3)
+		if (i < 3 && s < units[i].secs)
 			continue;
 		buf_printf(out, "%lld%c", s / units[i].secs, units[i].unit);
 		if (i < 3 && s % units[i].secs / units[i + 1].secs > 0)
