@@ -265,6 +265,13 @@ bool config_sender_is_owned(const struct config_server *srv, const char *sender)
  */
 void config_write_reference(struct buf *out);
 
+/*
+ * Appends vsmtpd.conf(5) in troff -man (config_man.c): the same reference,
+ * translated, with NAME, SYNOPSIS, FILES and SEE ALSO; the text of
+ * docs/vsmtpd.conf.5, which `tools/config-doc man` prints. Any thread.
+ */
+void config_write_man(struct buf *out);
+
 /* Appends the annotated example configuration: the text of etc/vsmtpd.conf.example. */
 void config_write_example(struct buf *out);
 

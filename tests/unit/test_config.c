@@ -446,6 +446,18 @@ static void test_config_docs_are_current(void **state)
 	buf_free(&want);
 }
 
+static void test_config_man_page_is_current(void **state)
+{
+	char *file = read_file("../../docs/vsmtpd.conf.5");
+	assert_non_null(file);
+	struct buf want = BUF_INIT;
+	config_write_man(&want);
+	if (strcmp(file, buf_str(&want)) != 0)
+		fail_msg("docs/vsmtpd.conf.5 is stale: run build/config-doc man > docs/vsmtpd.conf.5");
+	free(file);
+	buf_free(&want);
+}
+
 static void test_config_reference_lists_every_key(void **state)
 {
 	struct buf doc = BUF_INIT;
@@ -2144,6 +2156,7 @@ int main(void)
 		cmocka_unit_test(test_config_example_loads_exact_values),
 		cmocka_unit_test(test_config_example_file_is_current),
 		cmocka_unit_test(test_config_docs_are_current),
+		cmocka_unit_test(test_config_man_page_is_current),
 		cmocka_unit_test(test_config_reference_lists_every_key),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_errors_golden),
