@@ -83,6 +83,10 @@ struct session {
 	bool waiting;				/* a verdict is pending (commit) */
 	bool closing;				/* flush the output, then free */
 	bool dead;				/* socket gone; free when the commit ends */
+	/* The next command must be complete by then (timeout_command from the
+	 * moment we wait for it): the read timeout alone restarts with every
+	 * byte, so a client trickling a byte a second would never time out. */
+	struct event *deadline;
 	unsigned messages;			/* queued in this session */
 };
 
@@ -126,6 +130,8 @@ static void session_txn_reset(struct session *s)
 
 static void session_free(struct session *s)
 {
+	if (s->deadline != NULL)
+		event_free(s->deadline);
 	session_txn_reset(s);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
@@ -198,6 +204,7 @@ static void session_flush(struct session *s)
 	const char *out = smtp_proto_output(s->proto, &len);
 	if (len > 0 && s->bev != NULL) {
 		bufferevent_write(s->bev, out, len);
+		evtimer_del(s->deadline);	/* a command was answered: the next wait starts afresh */
 	}
 	smtp_proto_output_clear(s->proto);
 	if (s->bev == NULL)
@@ -216,8 +223,15 @@ static void session_flush(struct session *s)
 	else
 		bufferevent_enable(s->bev, EV_READ);
 	const struct config_server *c = s->conf;
-	struct timeval tv = { smtp_proto_in_data(s->proto) ? c->timeout_data : c->timeout_command, 0 };
+	bool in_data = smtp_proto_in_data(s->proto);
+	struct timeval tv = { in_data ? c->timeout_data : c->timeout_command, 0 };
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	/* Waiting for a command (or a TLS handshake): its deadline runs from
+	 * the first wait, not from the last byte. */
+	if (in_data || s->waiting)
+		evtimer_del(s->deadline);
+	else if (!evtimer_pending(s->deadline, NULL))
+		evtimer_add(s->deadline, &tv);
 }
 
 /* ---- the Received: header (RFC 5321 4.4, RFC 5322 3.6.7) ---------------- */
@@ -691,6 +705,22 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	session_process(s);
 }
 
+/* A session timed out (no byte for the timeout, or no whole command by its deadline). */
+static void session_timed_out(struct session *s, const char *why)
+{
+	log_info("event=timeout session=%llx client=%s reason=%s", s->id, s->client_ip, why);
+	smtp_proto_timeout(s->proto);
+	s->closing = true;
+	session_flush(s);
+}
+
+static void session_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	if (s->bev != NULL && !s->closing && !s->waiting)
+		session_timed_out(s, "slow_command");
+}
+
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
@@ -701,10 +731,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !s->closing) {
-		log_info("event=timeout session=%llx client=%s", s->id, s->client_ip);
-		smtp_proto_timeout(s->proto);
-		s->closing = true;
-		session_flush(s);
+		session_timed_out(s, "idle");
 		return;
 	}
 	if (s->ssl != NULL && (what & BEV_EVENT_ERROR)) {
@@ -806,6 +833,9 @@ void smtp_session_start(void *arg)
 	sessions_head = s;
 
 	struct event_base *base = worker_base(s->worker);
+	s->deadline = evtimer_new(base, session_deadline_cb, s);
+	if (s->deadline == NULL)
+		log_fatal("event=fatal reason=\"out of memory for a session timer\"");
 	if (st->tls && c->tls_ctx != NULL && (s->ssl = SSL_new(c->tls_ctx)) != NULL)
 		s->bev = bufferevent_openssl_socket_new(base, st->fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
 							BEV_OPT_CLOSE_ON_FREE);

@@ -411,3 +411,34 @@ def test_vservers_connection_limits_are_per_server(env):
         c.quit()
     a.quit()
     a.close()
+
+
+def test_limit_slow_client_cannot_stretch_a_command(env):
+    """A client trickling a command a byte at a time (slowloris) is cut off
+    timeout_command after the server began waiting for that command, however
+    often a byte arrives; meanwhile other clients are served at once."""
+    start_with(env, timeout_command="2s")
+    with env.connect(timeout=15) as slow:
+        assert slow.reply().code == 220
+        t0 = time.monotonic()
+        closed = None
+        for ch in b"EHLO trickle.example" * 10:
+            try:
+                slow.sock.send(bytes([ch]))
+            except OSError:
+                closed = time.monotonic() - t0
+                break
+            with env.connect() as other:            # others are not blocked
+                assert other.reply().code == 220
+                other.quit()
+            slow.sock.settimeout(0.3)
+            try:
+                data = slow.sock.recv(512)
+            except TimeoutError:
+                continue
+            finally:
+                slow.sock.settimeout(15)
+            assert data.startswith(b"421 4.4.2 "), data
+            closed = time.monotonic() - t0
+            break
+        assert closed is not None and 1.5 < closed < 4.5, closed
