@@ -35,6 +35,9 @@
 #include "lib/xalloc.h"
 #include "log.h"
 
+/* Seconds a delivery waits for a connection of its destination to come free. */
+#define DELIVER_SLOT_WAIT 5
+
 /* One call: what it delivers, and the last failure to set up a session. */
 struct deliver_ctx {
 	struct oconn_pool *pool;
@@ -226,26 +229,45 @@ static bool deliver_on(struct deliver_ctx *d, struct oconn *c, bool cached, cons
 	return true;
 }
 
+/*
+ * A pooled idle session (*cached true), or a slot reserved for a new one
+ * (*cached false, *c NULL); while the destination is at its limit, waits
+ * up to DELIVER_SLOT_WAIT for a session to come back, so that a burst of
+ * messages to one place flows through its open connections. False: still
+ * full (the caller tries again later).
+ */
+static bool deliver_session(struct deliver_ctx *d, struct oconn **c, bool *cached)
+{
+	uint64_t deadline = oconn_deadline(DELIVER_SLOT_WAIT);
+	for (;;) {
+		uint64_t seen = oconn_pool_generation(d->pool);
+		/* After one stale session, idle ones are not trusted again in this call. */
+		*c = d->stale_seen ? NULL : oconn_pool_take(d->pool, d->dest->pool_key);
+		*cached = *c != NULL;
+		if (*cached || oconn_pool_reserve(d->pool, d->dest->pool_key, d->dest->max_per_dest))
+			return true;
+		if (!oconn_pool_wait(d->pool, seen, deadline))
+			return false;
+	}
+}
+
 /* Every host, every address, until one takes the transaction; false when none could. */
 static bool deliver_hosts_try(struct deliver_ctx *d, const struct dns_result *hosts)
 {
 	for (size_t h = 0; h < hosts->nhosts; h++) {
 		const struct dns_host *host = &hosts->hosts[h];
 		for (size_t i = 0; i < host->naddrs; i++) {
-			/* After one stale session, idle ones are not trusted again in this call. */
-			struct oconn *c = d->stale_seen ? NULL : oconn_pool_take(d->pool, d->dest->pool_key);
-			bool cached = c != NULL;
-			if (!cached) {
-				if (!oconn_pool_reserve(d->pool, d->dest->pool_key, d->dest->max_per_dest)) {
-					struct smtp_reply busy;
-					smtp_reply_make(&busy, 451, "4.4.5", "too many connections to %s",
-							   d->dest->name);
-					deliver_all(d, &busy);
-					d->rep->busy = true;
-					return true;
-				}
-				c = deliver_open(d, host, &host->addrs[i]);
+			struct oconn *c;
+			bool cached;
+			if (!deliver_session(d, &c, &cached)) {
+				struct smtp_reply busy;
+				smtp_reply_make(&busy, 451, "4.4.5", "too many connections to %s", d->dest->name);
+				deliver_all(d, &busy);
+				d->rep->busy = true;
+				return true;
 			}
+			if (!cached)
+				c = deliver_open(d, host, &host->addrs[i]);
 			if (c != NULL && deliver_on(d, c, cached, host, &host->addrs[i]))
 				return true;
 		}

@@ -169,9 +169,11 @@ static int txn_content(struct txn *t)
 			break;
 		}
 		smtp_dot_encode(&dot, chunk, (size_t)got, &t->out);
-		rc = txn_send(t, "the message", t->to->data_block);
 		off += got;
 		left -= got;
+		/* the last piece goes out with the final dot, in one write */
+		if (left > 0)
+			rc = txn_send(t, "the message", t->to->data_block);
 	}
 	free(chunk);
 	if (rc < 0)

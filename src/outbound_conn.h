@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <openssl/ssl.h>
@@ -156,6 +157,19 @@ struct oconn *oconn_pool_take(struct oconn_pool *pool, const char *key);
 void oconn_pool_put(struct oconn_pool *pool, const char *key, struct oconn *c, unsigned max_messages);
 /* Closes sessions idle for longer than idle_seconds (call now and then). */
 void oconn_pool_expire(struct oconn_pool *pool);
+
+/*
+ * For a caller that found no idle session and no free slot: the pool's
+ * change count now, then a wait until it differs from seen (a session was
+ * put back or a slot freed, for any destination: look again) or until
+ * deadline_ms (oconn_deadline() time). True when it changed. So a burst of
+ * messages to one destination queues on its connections instead of
+ * retrying blindly.
+ */
+uint64_t oconn_pool_generation(struct oconn_pool *pool);
+/* Milliseconds on the monotonic clock, seconds from now: the time unit of deadlines here. */
+uint64_t oconn_deadline(unsigned seconds);
+bool oconn_pool_wait(struct oconn_pool *pool, uint64_t seen, uint64_t deadline_ms);
 
 /* ---- TLS ----------------------------------------------------------------- */
 

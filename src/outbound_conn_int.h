@@ -41,8 +41,6 @@ struct oconn {
 
 /* ---- outbound_conn_io.c: blocking I/O with a deadline on a non-blocking fd */
 
-/* Milliseconds of CLOCK_MONOTONIC, seconds from now. */
-uint64_t oconn_deadline(unsigned seconds);
 /* Non-blocking connect, waited for until deadline. 0, or -1 with c->fault. */
 int oconn_io_connect(struct oconn *c, const struct sockaddr *addr, socklen_t addrlen,
 		     uint64_t deadline);

@@ -19,6 +19,8 @@
 #include "outbound_conn_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +74,13 @@ int oconn_io_connect(struct oconn *c, const struct sockaddr *addr, socklen_t add
 	c->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return io_fail(c, "socket: %s", strerror(errno));
+	/* Every write ends a command or a message and waits for the reply: Nagle
+	 * would hold the last small segment for the peer's delayed ACK (40 ms a
+	 * message). */
+	if (addr->sa_family != AF_UNIX) {
+		int on = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	}
 	int err = 0;
 	if (connect(c->fd, addr, addrlen) < 0) {
 		if (errno != EINPROGRESS && errno != EAGAIN) {

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/xalloc.h"
 #include "log.h"
@@ -48,6 +49,8 @@ struct pool_dest {
 
 struct oconn_pool {
 	pthread_mutex_t mu;
+	pthread_cond_t changed;		/* a session came back or a slot was freed */
+	uint64_t generation;		/* counts those changes */
 	uint64_t idle_ms;
 	unsigned max_total;
 	unsigned total;
@@ -59,6 +62,7 @@ struct oconn_pool *oconn_pool_new(unsigned idle_seconds, unsigned max_total)
 {
 	struct oconn_pool *pool = xcalloc(1, sizeof(*pool));
 	pthread_mutex_init(&pool->mu, NULL);
+	pthread_cond_init(&pool->changed, NULL);
 	pool->idle_ms = (uint64_t)idle_seconds * 1000;
 	pool->max_total = max_total;
 	return pool;
@@ -102,11 +106,19 @@ static void pool_dest_tidy(struct oconn_pool *pool, struct pool_dest *d)
 	free(d);
 }
 
+/* A waiter in oconn_pool_wait() may find room now. Under the lock. */
+static void pool_changed(struct oconn_pool *pool)
+{
+	pool->generation++;
+	pthread_cond_broadcast(&pool->changed);
+}
+
 static void pool_slot_drop(struct oconn_pool *pool, struct pool_dest *d)
 {
 	d->slots--;
 	pool->total--;
 	pool_dest_tidy(pool, d);
+	pool_changed(pool);
 }
 
 /*
@@ -245,7 +257,40 @@ void oconn_pool_put(struct oconn_pool *pool, const char *key, struct oconn *c, u
 	else
 		pool->oldest = e;
 	pool->newest = e;
+	pool_changed(pool);
 	pthread_mutex_unlock(&pool->mu);
+}
+
+uint64_t oconn_pool_generation(struct oconn_pool *pool)
+{
+	pthread_mutex_lock(&pool->mu);
+	uint64_t g = pool->generation;
+	pthread_mutex_unlock(&pool->mu);
+	return g;
+}
+
+bool oconn_pool_wait(struct oconn_pool *pool, uint64_t seen, uint64_t deadline_ms)
+{
+	pthread_mutex_lock(&pool->mu);
+	while (pool->generation == seen) {
+		uint64_t now = oconn_deadline(0);
+		if (now >= deadline_ms)
+			break;
+		/* the condvar runs on CLOCK_REALTIME: wait the remaining span from now */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		uint64_t left = deadline_ms - now;
+		until.tv_sec += (time_t)(left / 1000);
+		until.tv_nsec += (long)(left % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&pool->changed, &pool->mu, &until);
+	}
+	bool changed = pool->generation != seen;
+	pthread_mutex_unlock(&pool->mu);
+	return changed;
 }
 
 void oconn_pool_expire(struct oconn_pool *pool)
@@ -276,6 +321,7 @@ void oconn_pool_free(struct oconn_pool *pool)
 			free(d);
 		}
 	}
+	pthread_cond_destroy(&pool->changed);
 	pthread_mutex_destroy(&pool->mu);
 	free(pool);
 }

@@ -874,6 +874,38 @@ static void test_pool_reserve_limits(void **state)
 	oconn_pool_free(pool);
 }
 
+static void *release_later(void *arg)
+{
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	oconn_pool_release(arg, "a");
+	return NULL;
+}
+
+/* A delivery that finds its destination full waits for a slot, not a blind retry. */
+static void test_pool_wait_wakes_when_a_slot_frees(void **state)
+{
+	struct oconn_pool *pool = oconn_pool_new(10, 0);
+	assert_true(oconn_pool_reserve(pool, "a", 1));
+	assert_false(oconn_pool_reserve(pool, "a", 1));
+	/* nothing changes: the wait ends at its deadline */
+	uint64_t seen = oconn_pool_generation(pool);
+	double t0 = now_seconds();
+	assert_false(oconn_pool_wait(pool, seen, oconn_deadline(1)));
+	assert_true(now_seconds() - t0 >= 0.9);
+	/* another thread frees the slot: the waiter wakes at once and gets it */
+	pthread_t th;
+	seen = oconn_pool_generation(pool);
+	t0 = now_seconds();
+	assert_int_equal(pthread_create(&th, NULL, release_later, pool), 0);
+	assert_true(oconn_pool_wait(pool, seen, oconn_deadline(10)));
+	assert_true(now_seconds() - t0 < 5);
+	pthread_join(th, NULL);
+	assert_true(oconn_pool_reserve(pool, "a", 1));
+	oconn_pool_release(pool, "a");
+	oconn_pool_free(pool);
+}
+
 static void test_pool_take_put_reuse_lifo(void **state)
 {
 	struct peer *pe = PEER(POOL_SCRIPT);
@@ -1080,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_oconn_connection_refused),
 		cmocka_unit_test(test_oconn_connect_timeout),
 		cmocka_unit_test(test_pool_reserve_limits),
+		cmocka_unit_test(test_pool_wait_wakes_when_a_slot_frees),
 		cmocka_unit_test(test_pool_take_put_reuse_lifo),
 		cmocka_unit_test(test_pool_max_messages_closes),
 		cmocka_unit_test(test_pool_idle_expiry),
