@@ -2,6 +2,7 @@
 """bench.py — vsmtpd against Postfix, side by side, on this machine.
 
 Usage: bench.py --vsmtpd BUILD/vsmtpd --tmp DIR [--runs N] [--quick] [--out RESULTS.md]
+                [--only limits,a,b,c,d,e,f]
 (normally started by bench/run.sh, which installs Postfix, builds vsmtpd,
 raises the open-file limit, makes DIR and cleans up after us).
 
@@ -11,15 +12,17 @@ loudly and the result says FAILED):
           the fsync cycle (fsync_cycle.c) with 1 and 16 threads
   (a)     5,000 messages of 2 KiB into a Maildir over 1, 8 and 32 sessions,
           timed until the Maildir holds them all
-  (b)     the same relayed into smtp-sink (Postfix only: vsmtpd cannot deliver
-          remotely yet)
+  (b)     the same relayed into smtp-sink over 32 sessions, timed until the
+          sink has them all (each server relays to a sink of its own)
   (c)     20 messages of 10 MiB over 4 sessions into a Maildir
   (d)     2,000 idle connections: how many are greeted, PSS before and after
   (e)     500 sequential one-message sessions: latency p50/p99
   (f)     untimed: 1,000 messages under strace -c -f, system calls (and
           fsync/fdatasync calls) per message
 Each figure is the median of --runs runs (3), (d) runs once. Runs of the two
-servers alternate so that drift of the machine hits both alike.
+servers alternate so that drift of the machine hits both alike. --only runs
+some scenarios (the others print as "—"), e.g. `--only b` while working on
+the relay path.
 Exit status: 0 when every run passed, 1 when any failed (RESULTS.md is
 written either way), 2 on bad usage.
 """
@@ -38,16 +41,17 @@ sys.dont_write_bytecode = True          # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchutil import (BenchFailure, ProcessRegistry, clear_maildir, count_files, cpu_busy,
-                       cpu_seconds, load_average, percentile, pss_kib, verify_maildir,
-                       wait_count, wait_quiet)
+                       cpu_seconds, load_average, percentile, pss_kib, tcp_established_to,
+                       verify_maildir, wait_count, wait_quiet)
 from clients import IdleFleet, SourceRun, latency_run
 from servers import DOMAIN, RELAY_DOMAIN, USER, PostfixInstance, SmtpSink, VsmtpdInstance
 import report
 
 POSTFIX_PORT = 2625
 VSMTPD_PORT = 2626
-SINK_PORT = 2627
+POSTFIX_SINK_PORT = 2627
 LIMIT_SINK_PORT = 2628
+VSMTPD_SINK_PORT = 2629
 
 ACCEPT_MESSAGES = 5000
 ACCEPT_SIZE = 2048
@@ -63,6 +67,8 @@ FSYNC_SECONDS = 2
 DRAIN_TIMEOUT = 30.0
 SYSCALL_MESSAGES = 1000
 QUIET_THRESHOLD = 0.15       # share of the CPUs other work may use when we start
+RELAY_SESSIONS = 32
+SCENARIOS = ("limits", "a", "b", "c", "d", "e", "f")
 
 TO_LOCAL = "%s@%s" % (USER, DOMAIN)
 TO_RELAY = "%s@%s" % (USER, RELAY_DOMAIN)
@@ -79,10 +85,12 @@ class Bench:
         self.registry = ProcessRegistry(os.path.join(self.tmp, "state"))
         self.results = {"runs": args.runs, "messages": args.messages, "quick": args.quick,
                         "latency_sessions": args.latency, "idle_window": IDLE_WINDOW,
+                        "only": (sorted(args.only, key=SCENARIOS.index)
+                                 if args.only != set(SCENARIOS) else None),
                         "failures": [], "notes": []}
         self.postfix = None
         self.vsmtpd = None
-        self.sink = None
+        self.sinks = {}          # server name -> its SmtpSink (the relay target)
 
     # -- bookkeeping -------------------------------------------------------
 
@@ -100,18 +108,23 @@ class Bench:
 
     # -- servers -----------------------------------------------------------
 
+    def start_sink(self, name, port):
+        if name not in self.sinks:
+            sink = SmtpSink(self.tmp, port, self.registry, name="sink-" + name)
+            sink.start()
+            self.sinks[name] = sink
+
     def start_servers(self, vsmtpd_max_connections=None, postfix=True, vsmtpd=True):
         if postfix:
-            if self.sink is None:
-                self.sink = SmtpSink(self.tmp, SINK_PORT, self.registry)
-                self.sink.start()
-            self.postfix = PostfixInstance(self.tmp, POSTFIX_PORT, SINK_PORT,
+            self.start_sink("postfix", POSTFIX_SINK_PORT)
+            self.postfix = PostfixInstance(self.tmp, POSTFIX_PORT, POSTFIX_SINK_PORT,
                                            self.registry.state_dir)
             self.postfix.configure()
             self.postfix.start()
         if vsmtpd:
-            self.vsmtpd = VsmtpdInstance(self.tmp, self.args.vsmtpd, VSMTPD_PORT, self.registry,
-                                         max_connections=vsmtpd_max_connections)
+            self.start_sink("vsmtpd", VSMTPD_SINK_PORT)
+            self.vsmtpd = VsmtpdInstance(self.tmp, self.args.vsmtpd, VSMTPD_PORT, VSMTPD_SINK_PORT,
+                                         self.registry, max_connections=vsmtpd_max_connections)
             self.vsmtpd.configure()
             self.vsmtpd.start()
 
@@ -135,24 +148,29 @@ class Bench:
         try:
             self.stop_servers()
         finally:
-            if self.sink is not None:
-                self.sink.stop()
-                self.sink = None
+            for sink in self.sinks.values():
+                sink.stop()
+            self.sinks = {}
             self.registry.stop_all()
 
     def servers(self):
         return [("postfix", self.postfix, POSTFIX_PORT), ("vsmtpd", self.vsmtpd, VSMTPD_PORT)]
 
-    def drain(self, name, server):
-        """Waits until the server's queue is empty after a run (bounded)."""
+    def drain(self, name, server, must=False):
+        """Waits until the server's queue is empty after a run (bounded). A
+        queue that does not empty is a note, or with MUST a failed run: for
+        the relay, a message still queued once the sink has them all would
+        be sent again."""
         count = server.queue_count if name == "postfix" else server.spool_count
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while count() and time.monotonic() < deadline:
             time.sleep(0.1)
         left = count()
         if left:
-            self.note("%s: %d files still in its queue %.0fs after all mail was delivered"
-                      % (name, left, DRAIN_TIMEOUT))
+            msg = "%d files still in its queue %.0fs after all mail was delivered" % (left, DRAIN_TIMEOUT)
+            if must:
+                raise BenchFailure(msg)
+            self.note("%s: %s" % (name, msg))
 
     def source_warnings(self, name, src):
         """smtp-source reports unexpected replies on stderr; keep them."""
@@ -184,26 +202,35 @@ class Bench:
         return {"seconds": deliver_secs, "accept_seconds": accept_secs,
                 "rate": messages / deliver_secs, "cpu_ms_per_msg": cpu * 1000 / messages}
 
-    def relay_run(self, port, sessions, messages):
-        base = self.sink.messages()
-        cpu0 = cpu_seconds(self.postfix.pids())
+    def relay_run(self, name, server, port, sessions, messages):
+        """smtp-source into SERVER for the relay domain; seconds until the
+        server's own smtp-sink has counted them all. Exactly once: the sink's
+        count, one second later still, and the server's queue empty. Also the
+        connections the server opened to the sink during the run: those the
+        sink saw end (its sess= counter) plus those open at the end minus
+        those open (idle, from the previous run) at the start."""
+        sink = self.sinks[name]
+        base, base_sess = sink.messages(), sink.sessions()
+        open0 = tcp_established_to(sink.port)
+        cpu0 = cpu_seconds(server.pids())
         src = SourceRun(port, sessions, messages, ACCEPT_SIZE, TO_RELAY)
         try:
-            t_end = wait_count(lambda: self.sink.messages() - base, messages, src.done)
+            t_end = wait_count(lambda: sink.messages() - base, messages, src.done)
         except BenchFailure:
             src.abort()
             raise
         accept_secs = src.finish()
-        self.source_warnings("postfix relay", src)
+        self.source_warnings("%s relay" % name, src)
         time.sleep(1.0)
-        got = self.sink.messages() - base
+        got = sink.messages() - base
         if got != messages:
             raise BenchFailure("smtp-sink received %d messages, %d were sent" % (got, messages))
-        self.drain("postfix", self.postfix)
-        cpu = cpu_seconds(self.postfix.pids()) - cpu0
+        self.drain(name, server, must=True)
+        cpu = cpu_seconds(server.pids()) - cpu0
+        conns = sink.sessions() - base_sess + tcp_established_to(sink.port) - open0
         secs = t_end - src.start_time
         return {"seconds": secs, "accept_seconds": accept_secs, "rate": messages / secs,
-                "cpu_ms_per_msg": cpu * 1000 / messages}
+                "cpu_ms_per_msg": cpu * 1000 / messages, "sink_connections": conns}
 
     # -- scenarios ---------------------------------------------------------
 
@@ -270,15 +297,23 @@ class Bench:
 
     def scenario_relay(self):
         n = self.args.messages
+        key = "relay_%d" % RELAY_SESSIONS
         for r in range(self.args.runs):
-            log("(b) postfix: %d x 2 KiB relayed to smtp-sink over 32 sessions, run %d" % (n, r + 1))
-            try:
-                res = self.relay_run(POSTFIX_PORT, 32, n)
-                self.record("relay_32", "postfix", res)
-                log("    %.0f msg/s" % res["rate"])
-            except BenchFailure as e:
-                self.fail("(b) postfix relay run %d" % (r + 1), e)
-                break
+            order = self.servers() if r % 2 == 0 else list(reversed(self.servers()))
+            for name, server, port in order:
+                if self.skip(key, name):
+                    continue
+                log("(b) %s: %d x 2 KiB relayed to smtp-sink over %d sessions, run %d"
+                    % (name, n, RELAY_SESSIONS, r + 1))
+                try:
+                    res = self.relay_run(name, server, port, RELAY_SESSIONS, n)
+                    self.record(key, name, res)
+                    log("    %.0f msg/s (smtp-source done after %.2fs, sink full after %.2fs, "
+                        "%d connections to the sink, %.2f ms CPU/msg)"
+                        % (res["rate"], res["accept_seconds"], res["seconds"],
+                           res["sink_connections"], res["cpu_ms_per_msg"]))
+                except BenchFailure as e:
+                    self.record_failure(key, name, "(b) %s relay run %d" % (name, r + 1), e)
 
     def scenario_large(self):
         for r in range(self.args.runs):
@@ -437,25 +472,30 @@ class Bench:
         if busy >= QUIET_THRESHOLD:
             self.note("other work used %.0f%% of the CPUs when the benchmark started: "
                       "the figures are lower and noisier than on a quiet machine" % (busy * 100))
-        self.machine_limits()
+        only = self.args.only
+        if "limits" in only:
+            self.machine_limits()
         self.start_servers()
         self.results["machine"]["postfix_version"] = self.postfix.version()
         time.sleep(1.0)
         pss_start = {name: pss_kib(srv.pids()) for name, srv, _port in self.servers()}
         try:
-            self.scenario_accept()
-            self.scenario_relay()
-            self.scenario_large()
-            self.scenario_latency()
-            self.scenario_syscalls()
+            for scenario, run in (("a", self.scenario_accept), ("b", self.scenario_relay),
+                                  ("c", self.scenario_large), ("e", self.scenario_latency),
+                                  ("f", self.scenario_syscalls)):
+                if scenario in only:
+                    run()
             time.sleep(1.0)
-            for name, srv, _port in self.servers():
-                self.record("pss_load", name, {"start_kib": pss_start[name],
-                                               "end_kib": pss_kib(srv.pids()),
-                                               "processes": len(srv.pids())})
+            if only == set(SCENARIOS):
+                for name, srv, _port in self.servers():
+                    self.record("pss_load", name, {"start_kib": pss_start[name],
+                                                   "end_kib": pss_kib(srv.pids()),
+                                                   "processes": len(srv.pids())})
         finally:
             self.stop_servers()
         for name in ("postfix", "vsmtpd"):
+            if "d" not in only:
+                break
             try:
                 self.scenario_idle(name)
             except BenchFailure as e:
@@ -484,7 +524,12 @@ def main():
                    help="wait at most this long for other work to leave the CPUs (default 120)")
     p.add_argument("--quick", action="store_true",
                    help="1 run, 500 messages, 50 latency sessions: checks the harness only")
+    p.add_argument("--only", default=",".join(SCENARIOS), metavar="LIST",
+                   help="comma-separated scenarios to run, of %s (default: all)" % ",".join(SCENARIOS))
     args = p.parse_args()
+    args.only = set(x.strip() for x in args.only.split(",") if x.strip())
+    if not args.only or not args.only <= set(SCENARIOS):
+        p.error("--only takes a comma-separated list of %s" % ",".join(SCENARIOS))
     args.messages, args.latency = ACCEPT_MESSAGES, LATENCY_SESSIONS
     if args.quick:
         args.runs, args.messages, args.latency = 1, 500, 50

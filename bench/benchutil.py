@@ -92,6 +92,24 @@ def wait_greeting(host, port, timeout=20.0):
     raise BenchFailure("%s:%d did not greet within %.0fs (%s)" % (host, port, timeout, last))
 
 
+def tcp_established_to(port):
+    """Established IPv4 connections whose remote end is 127.0.0.1:PORT, seen
+    from the connecting side (/proc/net/tcp): the relay connections a server
+    holds open to its sink."""
+    want = ":%04X" % port
+    n = 0
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[2].endswith(want) and fields[3] == "01":
+                    n += 1
+    except OSError:
+        pass
+    return n
+
+
 # ---- Maildir -----------------------------------------------------------------
 
 def count_files(path):

@@ -20,8 +20,7 @@ import subprocess
 import time
 
 from benchutil import median
-
-NOT_YET = "not available yet"
+from servers import RELAY_CONCURRENCY
 
 
 # ---- the machine -------------------------------------------------------------
@@ -186,6 +185,8 @@ def parse_strace(path):
 def _num(v, unit=""):
     if v is None:
         return "—"
+    if isinstance(v, int):
+        return "%d%s" % (v, unit)
     if abs(v) >= 100:
         s = "%.0f" % v
     elif abs(v) >= 10:
@@ -229,6 +230,8 @@ def _ratio(a, b):
 def _pct(a, b):
     if a is None or b is None or b == 0:
         return "—"
+    if 100.0 * a / b < 1:
+        return "%.1f%%" % (100.0 * a / b)
     return "%.0f%%" % (100.0 * a / b)
 
 
@@ -247,6 +250,10 @@ def write(path, results):
     if results.get("quick"):
         add("")
         add("**Quick run (`--quick`): 1 run, 500 messages — checks the harness, not the numbers.**")
+    only = results.get("only")
+    if only:
+        add("")
+        add("**Partial run (`--only %s`): the other figures were not measured.**" % ",".join(only))
     add("")
     add("- Date: %s; whole run took %.0f s." % (m.get("date", "?"), results.get("elapsed_seconds", 0)))
     add("- vsmtpd: %s (`%s`, workers = auto)." % (m.get("vsmtpd", "?"), m.get("vsmtpd_binary", "?")))
@@ -300,8 +307,10 @@ def write(path, results):
                _cell(results, key, "vsmtpd", "rate"),
                _ratio(_median_field(results, key, "vsmtpd", "rate"),
                       _median_field(results, key, "postfix", "rate"))))
-    add("| (b) %d × 2 KiB relayed to smtp-sink, 32 sessions, msg/s | %s | %s | — |"
-        % (n, _cell(results, "relay_32", "postfix", "rate"), NOT_YET))
+    add("| (b) %d × 2 KiB relayed to smtp-sink, 32 sessions, msg/s | %s | %s | %s |"
+        % (n, _cell(results, "relay_32", "postfix", "rate"), _cell(results, "relay_32", "vsmtpd", "rate"),
+           _ratio(_median_field(results, "relay_32", "vsmtpd", "rate"),
+                  _median_field(results, "relay_32", "postfix", "rate"))))
     add("| (c) 20 × 10 MiB into Maildir, 4 sessions, msg/s | %s | %s | %s |"
         % (_cell(results, "large", "postfix", "rate"), _cell(results, "large", "vsmtpd", "rate"),
            _ratio(_median_field(results, "large", "vsmtpd", "rate"),
@@ -320,6 +329,15 @@ def write(path, results):
         "message; (b) until smtp-sink has counted every message. The time at which smtp-source "
         "itself finished (all `250` replies in) is in the raw runs below.")
     add("")
+    if _runs(results, "relay_32", "postfix") or _runs(results, "relay_32", "vsmtpd"):
+        add("(b): each server relays to a smtp-sink of its own at `[127.0.0.1]:port` (no DNS, no "
+            "TLS), at most %d connections at once (Postfix's default destination concurrency), "
+            "no limit on messages per connection for either. New connections the sink accepted per "
+            "run (a server reuses the idle ones left from its own previous run, so a run may need "
+            "none): Postfix %s, vsmtpd %s."
+            % (RELAY_CONCURRENCY, _cell(results, "relay_32", "postfix", "sink_connections"),
+               _cell(results, "relay_32", "vsmtpd", "sink_connections")))
+        add("")
 
     add("### CPU per message (user + system, all the server's processes and threads)")
     add("")
@@ -328,7 +346,7 @@ def write(path, results):
     cpu_rows = [("accept_%d" % s, "(a) %d session%s" % (s, "" if s == 1 else "s")) for s in (1, 8, 32)]
     cpu_rows += [("relay_32", "(b) relay, 32 sessions"), ("large", "(c) 10 MiB messages")]
     for key, label in cpu_rows:
-        v = NOT_YET if key == "relay_32" else _cell(results, key, "vsmtpd", "cpu_ms_per_msg")
+        v = _cell(results, key, "vsmtpd", "cpu_ms_per_msg")
         add("| %s | %s | %s | %s |" % (label, _cell(results, key, "postfix", "cpu_ms_per_msg"), v,
                                        _ratio(_median_field(results, key, "vsmtpd", "cpu_ms_per_msg"),
                                               _median_field(results, key, "postfix", "cpu_ms_per_msg"))))
@@ -357,7 +375,8 @@ def write(path, results):
         add("| (a) %d session%s | %s | %s | %s | %s |" % (s, "" if s == 1 else "s", _pct(p, sink),
                                                         _pct(v, sink), _pct(p, half), _pct(v, half)))
     p = _median_field(results, "relay_32", "postfix", "rate")
-    add("| (b) relay, 32 sessions | %s | — | — | — |" % _pct(p, sink))
+    v = _median_field(results, "relay_32", "vsmtpd", "rate")
+    add("| (b) relay, 32 sessions | %s | %s | — | — |" % (_pct(p, sink), _pct(v, sink)))
     add("")
     add("One session is bound by one fsync chain at a time: compare (a) 1 session with the "
         "1-thread fsync figure (%s cycles/s)." % _num(f1))

@@ -7,7 +7,8 @@
 #   options        --runs N (default 3), --quick (harness check only),
 #                  --out FILE (default bench/RESULTS.md), --wait-quiet SECONDS
 #                  (wait at most that long, default 120, for other work to
-#                  leave the CPUs before starting)
+#                  leave the CPUs before starting), --only LIST (some of
+#                  limits,a,b,c,d,e,f; default all)
 # Environment: BENCH_TMPDIR — where the scratch directory is made (default
 # /tmp); the figures depend on that file system. BENCH_KEEP=1 keeps the
 # scratch directory (both servers' logs) for a look afterwards.

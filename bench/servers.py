@@ -1,5 +1,6 @@
-"""servers.py — the three servers the benchmark runs: a private Postfix
-instance, vsmtpd, and Postfix's smtp-sink as the relay target.
+"""servers.py — the servers the benchmark runs: a private Postfix instance,
+vsmtpd, and Postfix's smtp-sink as the relay target (one sink per server, so
+that each sink's count is one server's deliveries only).
 
 Owns the configuration each one gets and its start/stop. Every server lives
 under the benchmark's temporary directory (BASE), listens on 127.0.0.1 only,
@@ -14,7 +15,13 @@ virtual(8) agent into the Maildir BASE/postfix/mail/bench.test/user/; other
 domains are relayed to the smtp-sink. fsync stays on (the default).
 
 vsmtpd: one [server bench] as the issue describes, log (stderr) to
-BASE/vsmtpd/vsmtpd.log, Maildirs under BASE/vsmtpd/vmail/.
+BASE/vsmtpd/vsmtpd.log, Maildirs under BASE/vsmtpd/vmail/; other domains go
+to its smtp-sink as the smart host (no DNS, no TLS).
+
+Both relay with the same limits toward the sink: RELAY_CONCURRENCY
+connections at once (Postfix's default destination limit), and no limit on
+the messages per connection (Postfix's default smtp_connection_reuse_count_limit
+= 0; its connections are bounded in time instead, 300 s by default).
 
 Errors: BenchFailure when a server does not come up or does not stop.
 """
@@ -37,6 +44,11 @@ SMTP_SINK = "/usr/sbin/smtp-sink"
 # 200 connections per client) keep it from being limited artificially.
 POSTFIX_PROCESS_LIMIT = 200
 MESSAGE_SIZE_LIMIT = 50 * 1024 * 1024      # room for scenario (c)'s 10 MiB
+# Connections to the relay target at once: Postfix's default_destination_
+# concurrency_limit, written out in its main.cf and given to vsmtpd as
+# outbound_concurrency. Messages per connection: unlimited on both sides.
+RELAY_CONCURRENCY = 20
+RELAY_MESSAGES_PER_CONNECTION = 0
 
 
 def unprivileged_ids():
@@ -102,6 +114,8 @@ virtual_minimum_uid = 1
 virtual_mailbox_limit = 0
 message_size_limit = {MESSAGE_SIZE_LIMIT}
 relayhost = [{HOST}]:{self.sink_port}
+default_destination_concurrency_limit = {RELAY_CONCURRENCY}
+smtp_connection_reuse_count_limit = {RELAY_MESSAGES_PER_CONNECTION}
 default_process_limit = {POSTFIX_PROCESS_LIMIT}
 smtpd_client_connection_count_limit = {POSTFIX_PROCESS_LIMIT}
 maillog_file = {self.maillog}
@@ -197,10 +211,11 @@ postlog    unix-dgram n  -       n       -       1       postlogd
 
 
 class VsmtpdInstance:
-    def __init__(self, base, binary, port, registry, max_connections=None):
+    def __init__(self, base, binary, port, sink_port, registry, max_connections=None):
         self.base = os.path.join(base, "vsmtpd")
         self.binary = binary
         self.port = port
+        self.sink_port = sink_port
         self.registry = registry
         self.max_connections = max_connections
         self.conf = os.path.join(self.base, "vsmtpd.conf")
@@ -231,6 +246,10 @@ mailbox        = maildir:{self.base}/vmail/%d/%u
 relay_networks = 127.0.0.0/8
 max_connections_per_ip      = 0
 max_messages_per_connection = 0
+smart_host     = [{HOST}]:{self.sink_port}
+smart_host_tls = none
+outbound_concurrency = {RELAY_CONCURRENCY}
+outbound_max_messages_per_connection = {RELAY_MESSAGES_PER_CONNECTION}
 {limit}"""
         with open(self.conf, "w") as f:
             f.write(text)
@@ -294,8 +313,8 @@ class SmtpSink:
                 stdout=f, stderr=subprocess.STDOUT)
         wait_greeting(HOST, self.port)
 
-    def messages(self):
-        """Messages received so far (the last `mesg=N` the sink printed)."""
+    def _counter(self, name):
+        """The last `NAME=N` the sink printed (its -c counters), 0 before any."""
         try:
             with open(self.out, "rb") as f:
                 f.seek(0, os.SEEK_END)
@@ -304,15 +323,23 @@ class SmtpSink:
                 tail = f.read()
         except OSError:
             return 0
-        i = tail.rfind(b"mesg=")
+        i = tail.rfind(name.encode() + b"=")
         if i < 0:
             return 0
         digits = b""
-        for c in tail[i + 5:]:
+        for c in tail[i + len(name) + 1:]:
             if not chr(c).isdigit():
                 break
             digits += bytes([c])
         return int(digits) if digits else 0
+
+    def messages(self):
+        """Messages received so far."""
+        return self._counter("mesg")
+
+    def sessions(self):
+        """Connections accepted so far (`sess=N`)."""
+        return self._counter("sess")
 
     def stop(self):
         if self.proc is not None:
