@@ -198,7 +198,7 @@ static int report_queue(struct queue_attempt *a, const struct dsn_rcpt *rc, size
 	return 0;
 }
 
-/* mkdir -p of dir (mode 0700); 0 or -1 with errno. */
+/* mkdir -p of dir (mode 0700), each new directory synced into its parent; 0 or -1 with errno. */
 static int badmail_mkdir(const char *dir)
 {
 	char path[4096];
@@ -211,8 +211,23 @@ static int badmail_mkdir(const char *dir)
 			continue;
 		char c = *p;
 		*p = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		if (mkdir(path, 0700) == 0) {
+			/* a new directory is durable only once its parent is synced */
+			char *slash = strrchr(path, '/');
+			int pfd = slash == NULL ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+			if (slash != NULL) {
+				*slash = '\0';
+				pfd = open(slash == path ? "/" : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				*slash = '/';
+			}
+			int rc = pfd >= 0 ? fsync(pfd) : -1;
+			if (pfd >= 0)
+				close(pfd);
+			if (rc < 0)
+				return -1;
+		} else if (errno != EEXIST) {
 			return -1;
+		}
 		if (c == '\0')
 			return 0;
 		*p = c;
