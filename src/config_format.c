@@ -32,16 +32,6 @@
 
 #define FORMAT_LIST_SEP ", "
 
-static const void *field_of(const struct config_key *k, const void *base)
-{
-	return (const char *)base + k->off;
-}
-
-static size_t count_of(const struct config_key *k, const void *base)
-{
-	return *(const size_t *)((const char *)base + k->off_n);
-}
-
 static void format_sep(struct buf *out, size_t i)
 {
 	if (i > 0)
@@ -142,7 +132,7 @@ static void format_policies(struct buf *out, const struct config_tls_policy *lis
 
 void config_value_format(const struct config_key *k, const void *base, struct buf *out)
 {
-	const void *field = field_of(k, base);
+	const void *field = config_field(k, base);
 	switch (k->type) {
 	case CONFIG_T_PATH:
 	case CONFIG_T_WORD:
@@ -169,23 +159,23 @@ void config_value_format(const struct config_key *k, const void *base, struct bu
 		buf_append_str(out, *(const bool *)field ? "yes" : "no");
 		return;
 	case CONFIG_T_LISTEN:
-		format_listen(out, *(struct config_listen *const *)field, count_of(k, base));
+		format_listen(out, *(struct config_listen *const *)field, *config_field_count(k, base));
 		return;
 	case CONFIG_T_DOMAINS:
 	case CONFIG_T_CERTS:
-		format_strings(out, *(char **const *)field, count_of(k, base));
+		format_strings(out, *(char **const *)field, *config_field_count(k, base));
 		return;
 	case CONFIG_T_CIDRS:
 		format_cidrs(out, field);
 		return;
 	case CONFIG_T_RETRY:
-		format_retry(out, field, count_of(k, base));
+		format_retry(out, field, *config_field_count(k, base));
 		return;
 	case CONFIG_T_NEXTHOP:
 		format_nexthop(out, field, (unsigned)k->min);
 		return;
 	case CONFIG_T_TLS_POLICIES:
-		format_policies(out, *(struct config_tls_policy *const *)field, count_of(k, base));
+		format_policies(out, *(struct config_tls_policy *const *)field, *config_field_count(k, base));
 		return;
 	}
 }

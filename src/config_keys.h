@@ -96,6 +96,18 @@ extern const char config_example[];
 /* The row named name (any scope), or NULL. */
 const struct config_key *config_key_find(const char *name);
 
+/* k's field in base (a struct config_global or struct config_server, by k->scope), and the
+ * size_t count of a list type's field. */
+static inline void *config_field(const struct config_key *k, const void *base)
+{
+	return (char *)base + k->off;
+}
+
+static inline size_t *config_field_count(const struct config_key *k, const void *base)
+{
+	return (size_t *)((char *)base + k->off_n);
+}
+
 /*
  * Parses text as k's type into the field of base (a struct config_global
  * or struct config_server, by k->scope). Returns 0, or -1 with the reason

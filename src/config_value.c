@@ -61,16 +61,6 @@ static void item_quote(struct buf *why, const char *s, size_t len)
 	buf_append_str(why, "': ");
 }
 
-static void *field_of(const struct config_key *k, void *base)
-{
-	return (char *)base + k->off;
-}
-
-static size_t *count_of(const struct config_key *k, void *base)
-{
-	return (size_t *)((char *)base + k->off_n);
-}
-
 static bool is_blank(const char *s)
 {
 	return s[strspn(s, " \t")] == '\0';
@@ -291,8 +281,8 @@ static int parse_duration(const struct config_key *k, const char *text, void *fi
 
 static int parse_retry(const struct config_key *k, const char *text, void *base, struct buf *why)
 {
-	unsigned *out = field_of(k, base);
-	size_t *n = count_of(k, base);
+	unsigned *out = config_field(k, base);
+	size_t *n = config_field_count(k, base);
 	const char *p = text, *item;
 	size_t len;
 	unsigned got[CONFIG_RETRY_MAX];
@@ -502,8 +492,8 @@ static int parse_domains(const struct config_key *k, const char *text, void *bas
 		else
 			list[u++] = list[i];
 	}
-	*(char ***)field_of(k, base) = list;
-	*count_of(k, base) = u;
+	*(char ***)config_field(k, base) = list;
+	*config_field_count(k, base) = u;
 	return 0;
 }
 
@@ -633,8 +623,8 @@ static int parse_listen(const struct config_key *k, const char *text, void *base
 		buf_append_str(why, "expected at least one IP:port (e.g. 127.0.0.1:25, [::1]:25)");
 		goto fail;
 	}
-	*(struct config_listen **)field_of(k, base) = list;
-	*count_of(k, base) = n;
+	*(struct config_listen **)config_field(k, base) = list;
+	*config_field_count(k, base) = n;
 	return 0;
 fail:
 	free(list);
@@ -759,12 +749,12 @@ void config_list_free(char **list, size_t n)
 
 static int parse_certs(const struct config_key *k, const char *text, void *base, struct buf *why)
 {
-	return config_certs_parse(text, (char ***)field_of(k, base), count_of(k, base), why);
+	return config_certs_parse(text, (char ***)config_field(k, base), config_field_count(k, base), why);
 }
 
 int config_value_parse(const struct config_key *k, const char *text, void *base, struct buf *why)
 {
-	void *field = field_of(k, base);
+	void *field = config_field(k, base);
 	switch (k->type) {
 	case CONFIG_T_PATH:
 		return parse_path(text, field, why);
@@ -801,7 +791,7 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 	case CONFIG_T_NEXTHOP:
 	case CONFIG_T_RESOLVER:
 	case CONFIG_T_TLS_POLICIES:
-		return config_outbound_parse(k, text, field, k->off_n != 0 ? count_of(k, base) : NULL, why);
+		return config_outbound_parse(k, text, field, k->off_n != 0 ? config_field_count(k, base) : NULL, why);
 	}
 	buf_append_str(why, "internal error: unknown type");
 	return -1;
@@ -809,7 +799,7 @@ int config_value_parse(const struct config_key *k, const char *text, void *base,
 
 void config_value_free(const struct config_key *k, void *base)
 {
-	void *field = field_of(k, base);
+	void *field = config_field(k, base);
 	switch (k->type) {
 	case CONFIG_T_PATH:
 	case CONFIG_T_WORD:
@@ -822,15 +812,15 @@ void config_value_free(const struct config_key *k, void *base)
 		return;
 	case CONFIG_T_DOMAINS:
 	case CONFIG_T_CERTS: {
-		config_list_free(*(char ***)field, *count_of(k, base));
+		config_list_free(*(char ***)field, *config_field_count(k, base));
 		*(char ***)field = NULL;
-		*count_of(k, base) = 0;
+		*config_field_count(k, base) = 0;
 		return;
 	}
 	case CONFIG_T_LISTEN:
 		free(*(struct config_listen **)field);
 		*(struct config_listen **)field = NULL;
-		*count_of(k, base) = 0;
+		*config_field_count(k, base) = 0;
 		return;
 	case CONFIG_T_CIDRS: {
 		struct cidr_set *set = field;
@@ -843,7 +833,7 @@ void config_value_free(const struct config_key *k, void *base)
 	case CONFIG_T_NEXTHOP:
 	case CONFIG_T_RESOLVER:
 	case CONFIG_T_TLS_POLICIES:
-		config_outbound_free(k, field, k->off_n != 0 ? count_of(k, base) : NULL);
+		config_outbound_free(k, field, k->off_n != 0 ? config_field_count(k, base) : NULL);
 		return;
 	case CONFIG_T_ENUM:
 	case CONFIG_T_UINT:
