@@ -174,6 +174,10 @@ struct config_global {
 	struct config_listen *metrics;	/* Prometheus endpoint addresses; none: off */
 	size_t nmetrics;
 	unsigned long long min_free_space;	/* bytes the spool's file system keeps free; 0 = no check */
+	struct config_listen *console;	/* web console addresses; none: off */
+	size_t nconsole;
+	char *console_users;		/* its accounts file */
+	char *console_cert, *console_key;	/* set: HTTPS */
 };
 
 struct config {

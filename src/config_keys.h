@@ -68,10 +68,20 @@ struct config_choice {
 	int value;
 };
 
+/* The console's property page (tab) a server key is shown on. */
+enum config_page {
+	CONFIG_PAGE_NONE,	/* [global] keys */
+	CONFIG_PAGE_GENERAL,	/* listen addresses, hostname, connection limits, timeouts */
+	CONFIG_PAGE_ACCESS,	/* networks, relay, TLS, authentication */
+	CONFIG_PAGE_MESSAGES,	/* limits on messages, NDR copy, badmail */
+	CONFIG_PAGE_DELIVERY,	/* outbound, smart host, retry, expiry, hops, masquerade */
+};
+
 #define CONFIG_KEY_REQUIRED 0x1u	/* no default: the section must set it */
 
 struct config_key {
 	const char *name;
+	enum config_page page;
 	enum config_scope scope;
 	enum config_type type;
 	size_t off;		/* the field, from the start of the scope's struct */
@@ -92,6 +102,9 @@ extern const size_t config_nkeys;
 
 /* The annotated example configuration, identical to etc/vsmtpd.conf.example. */
 extern const char config_example[];
+
+/* "general", "access", "messages", "delivery"; NULL for CONFIG_PAGE_NONE. */
+const char *config_page_name(enum config_page page);
 
 /* The row named name (any scope), or NULL. */
 const struct config_key *config_key_find(const char *name);

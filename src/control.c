@@ -231,33 +231,24 @@ static void conn_free(struct control_conn *cc)
 }
 
 /* Runs one request line from a client with uid peer_uid; returns the reply object. */
-static json_t *control_run(struct control *c, long long peer_uid, const char *line, size_t len)
+json_t *control_execute(struct daemon *d, json_t *req)
 {
 	struct buf err = BUF_INIT;
-	json_t *result = NULL, *tag = NULL;
-	json_error_t jerr;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *result = NULL;
+	json_t *tag = json_object_get(req, "tag");
+	json_t *cmd = json_object_get(req, "cmd");
+	const char *name = json_is_string(cmd) ? json_string_value(cmd) : NULL;
+	size_t i = 0;
 	int rc = -1;
-	if (req == NULL || !json_is_object(req)) {
-		buf_printf(&err, "not a JSON object: %s", req == NULL ? jerr.text : "another JSON value");
-	} else {
-		tag = json_object_get(req, "tag");
-		/* Who asks, as the kernel says (a client cannot claim it): for the Received: line of
-		 * `submit`. */
-		json_object_set_new(req, CONTROL_PEER_UID, json_integer(peer_uid));
-		json_t *cmd = json_object_get(req, "cmd");
-		const char *name = json_is_string(cmd) ? json_string_value(cmd) : NULL;
-		size_t i = 0;
-		while (name != NULL && i < sizeof(control_cmds) / sizeof(control_cmds[0]) &&
-		       strcmp(control_cmds[i].name, name) != 0)
-			i++;
-		if (name == NULL)
-			buf_append_str(&err, "missing \"cmd\" (a string: see docs/CONTROL.md)");
-		else if (i == sizeof(control_cmds) / sizeof(control_cmds[0]))
-			buf_printf(&err, "unknown command '%s'", name);
-		else
-			rc = control_cmds[i].fn(c->d, req, &result, &err);
-	}
+	while (name != NULL && i < sizeof(control_cmds) / sizeof(control_cmds[0]) &&
+	       strcmp(control_cmds[i].name, name) != 0)
+		i++;
+	if (name == NULL)
+		buf_append_str(&err, "missing \"cmd\" (a string: see docs/CONTROL.md)");
+	else if (i == sizeof(control_cmds) / sizeof(control_cmds[0]))
+		buf_printf(&err, "unknown command '%s'", name);
+	else
+		rc = control_cmds[i].fn(d, req, &result, &err);
 	json_t *reply = json_object();
 	json_object_set_new(reply, "ok", json_boolean(rc == 0));
 	if (tag != NULL)
@@ -266,8 +257,26 @@ static json_t *control_run(struct control *c, long long peer_uid, const char *li
 		json_object_set_new(reply, "result", result != NULL ? result : json_null());
 	else
 		json_object_set_new(reply, "error", json_string(buf_str(&err)));
-	json_decref(req);
 	buf_free(&err);
+	return reply;
+}
+
+/* One request line from the socket: parsed, tagged with the peer's uid, executed. */
+static json_t *control_run(struct control *c, long long peer_uid, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (req == NULL || !json_is_object(req)) {
+		json_t *reply = json_pack("{s:b, s:s+}", "ok", 0, "error", "not a JSON object: ",
+					  req == NULL ? jerr.text : "another JSON value");
+		json_decref(req);
+		return reply;
+	}
+	/* Who asks, as the kernel says (a client cannot claim it): for the Received: line of
+	 * `submit`. */
+	json_object_set_new(req, CONTROL_PEER_UID, json_integer(peer_uid));
+	json_t *reply = control_execute(c->d, req);
+	json_decref(req);
 	return reply;
 }
 

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "daemon.h"
 
 /*
@@ -18,6 +20,14 @@
  * with a message in err on failure. Main thread, before privileges drop.
  */
 struct control *control_open(struct daemon *d, char *err, size_t errsize);
+
+/*
+ * Runs one request object (docs/CONTROL.md; the caller sets CONTROL_PEER_UID
+ * in control_int.h's sense when it matters) and returns the reply object
+ * {"ok", "tag", "result" | "error"} (a new reference). `monitor` only makes
+ * sense on the socket. Main thread: the web console hops here to call it.
+ */
+json_t *control_execute(struct daemon *d, json_t *req);
 
 /* Closes the socket and every connection, removes the socket file. */
 void control_close(struct control *c);

@@ -135,6 +135,7 @@ static json_t *cq_envelope(const char *id, const struct spool_file *f, bool held
 	json_object_set_new(o, "arrival", json_integer((json_int_t)env->arrival));
 	json_object_set_new(o, "size", json_integer((json_int_t)f->content_len));
 	json_object_set_new(o, "sender", cq_str(env->sender));
+	json_object_set_new(o, "server", cq_str(env->server));
 	json_object_set_new(o, "held", json_boolean(held));
 	json_object_set_new(o, "recipients", rcpts);
 	return o;
@@ -226,6 +227,7 @@ struct cq_filter {
 	const char *domain;	/* a pending recipient in it */
 	const char *sender;	/* "" or "<>" for the null sender; angle brackets optional */
 	const char *state;	/* "pending", "deferred", "held" */
+	const char *server;	/* the virtual server that accepted it */
 };
 
 static bool cq_sender_is(const char *sender, const char *want)
@@ -257,6 +259,8 @@ static bool cq_match(const struct cq_filter *fl, const struct envelope *env, boo
 	if (fl->domain != NULL && !queue_env_has_domain(env, fl->domain))
 		return false;
 	if (fl->sender != NULL && !cq_sender_is(env->sender, fl->sender))
+		return false;
+	if (fl->server != NULL && strcmp(env->server, fl->server) != 0)
 		return false;
 	return fl->state == NULL || cq_state_is(env, held, fl->state);
 }
@@ -309,6 +313,7 @@ int control_queue_list(struct daemon *d, json_t *req, json_t **result, struct bu
 		.domain = control_arg(req, "domain", false, err, &bad),
 		.sender = control_arg(req, "sender", false, err, &bad),
 		.state = control_arg(req, "state", false, err, &bad),
+		.server = control_arg(req, "server", false, err, &bad),
 	};
 	if (bad < 0)
 		return -1;
