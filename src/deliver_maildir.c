@@ -3,11 +3,14 @@
  *
  * Owns no state beyond a process-wide name counter and the cached, escaped
  * host name; runs on delivery threads, any number at once, also into the
- * same Maildir. The file is written in DIR/tmp/ (O_EXCL, 0600) through one
- * 64 KiB buffer, fsync'd, then moved into DIR/new/ without ever replacing
- * a file (renameat2 RENAME_NOREPLACE, or link+unlink where the file system
- * lacks it), and DIR/new/ is fsync'd: only then is the copy durable and the
- * delivery reported done. Directories created on the way are fsync'd into
+ * same Maildir. The file is written in DIR/tmp/ (0600) through one 64 KiB
+ * buffer, fsync'd, then moved into DIR/new/ without ever replacing a file,
+ * and DIR/new/ is fsync'd: only then is the copy durable and the delivery
+ * reported done. Where the file system has them (ext4, XFS, Btrfs, tmpfs)
+ * the tmp/ file is unnamed (O_TMPFILE) and linked into new/ by its
+ * /proc/self/fd path: a crash mid-copy leaves nothing behind, and tmp/ sees
+ * no traffic. Elsewhere it is a named tmp/ file (O_EXCL) renamed into new/
+ * (renameat2 RENAME_NOREPLACE, or link+unlink). Directories created on the way are fsync'd into
  * their parents for the same reason.
  * Names follow cr.yp.to's Maildir rules: "SEC.M<usec>P<pid>Q<n>R<random>.HOST"
  * with "/" ":" "," in HOST escaped as \057 \072 \054, and ",S=<size>" (bytes
@@ -43,6 +46,13 @@
 #define MAILDIR_HOST_MAX 120		/* escaped host name bytes kept in a name */
 
 static atomic_ulong maildir_counter;
+static pthread_once_t maildir_proc_once = PTHREAD_ONCE_INIT;
+static bool maildir_have_proc;	/* /proc/self/fd/N names an open file: O_TMPFILE copies can be linked */
+
+static void maildir_proc_init(void)
+{
+	maildir_have_proc = access("/proc/self/fd", X_OK) == 0;
+}
 static pthread_once_t maildir_host_once = PTHREAD_ONCE_INIT;
 static char maildir_host[MAILDIR_HOST_MAX + 1];
 
@@ -294,9 +304,52 @@ fail:
 	return rc;
 }
 
-/* Moves tmp/name to new/name,S=size (never replacing a file); with `retry`,
- * a clash picks a fresh name. The name into res. */
-static int maildir_publish(int tmpfd, const char *name, int newfd, long long size, bool retry,
+/*
+ * The copy's file, for writing: an unnamed one in tmp/ (*anon) where the
+ * file system has O_TMPFILE, else tmp/name. With `fixed`, name is given (a
+ * named tmp/ file of that name is a crashed run's partial copy, replaced);
+ * otherwise a fresh name is made into name[0..size). -1 with errno.
+ */
+static int maildir_create(int tmpfd, bool fixed, char *name, size_t size, bool *anon)
+{
+	pthread_once(&maildir_proc_once, maildir_proc_init);
+	*anon = false;
+	if (!fixed)
+		maildir_name(name, size);
+	if (maildir_have_proc) {
+		int out = openat(tmpfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (out >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) {
+			*anon = out >= 0;
+			return out;
+		}
+	}
+	if (fixed) {
+		unlinkat(tmpfd, name, 0);
+		return openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	}
+	for (int t = 0; t < MAILDIR_NAME_TRIES; t++) {
+		if (t > 0)
+			maildir_name(name, size);
+		int out = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (out >= 0 || errno != EEXIST)
+			return out;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/* Gives the unnamed file fd the name newname in newfd; never replaces a file. */
+static int maildir_link_anon(int fd, int newfd, const char *newname)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, path, newfd, newname, AT_SYMLINK_FOLLOW);
+}
+
+/* Moves the copy (the unnamed file anon_fd, or tmp/name when anon_fd < 0) to
+ * new/name,S=size (never replacing a file); with `retry`, a clash picks a
+ * fresh name. The name into res. */
+static int maildir_publish(int tmpfd, const char *name, int anon_fd, int newfd, long long size, bool retry,
 			   struct maildir_result *res)
 {
 	char base[200];
@@ -306,6 +359,13 @@ static int maildir_publish(int tmpfd, const char *name, int newfd, long long siz
 		else {
 			maildir_name(base, sizeof(base));
 			snprintf(res->name, sizeof(res->name), "%s,S=%lld", base, size);
+		}
+		if (anon_fd >= 0) {
+			if (maildir_link_anon(anon_fd, newfd, res->name) == 0)
+				return 0;
+			if (errno == EEXIST)
+				continue;
+			return -1;
 		}
 		if (renameat2(tmpfd, name, newfd, res->name, RENAME_NOREPLACE) == 0)
 			return 0;
@@ -354,7 +414,7 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 	char name[200];
 	const char *what = "open";
 	int dfd = -1, tmpfd = -1, newfd = -1, out = -1;
-	bool created = false;
+	bool created = false, anon = false;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -391,21 +451,10 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 			close(dfd);
 			return 0;
 		}
-		/* a tmp/ file of that name is a crashed run's partial copy */
-		unlinkat(tmpfd, name, 0);
-		out = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-		if (out < 0)
-			goto fail;
 	}
-	for (int t = 0; t < MAILDIR_NAME_TRIES && out < 0; t++) {
-		maildir_name(name, sizeof(name));
-		out = openat(tmpfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-		if (out < 0 && errno != EEXIST)
-			goto fail;
-	}
-	if (out < 0)
+	if ((out = maildir_create(tmpfd, unique != NULL, name, sizeof(name), &anon)) < 0)
 		goto fail;
-	created = true;
+	created = !anon;
 
 	long long size = maildir_copy(out, fd, off, len, return_path == NULL ? "" : return_path,
 				      delivered_to == NULL ? "" : delivered_to, &what);
@@ -414,13 +463,16 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 	what = "fsync";
 	if (fsync(out) < 0)
 		goto fail;
+	what = "rename into new/";
+	if (anon && maildir_publish(tmpfd, name, out, newfd, size, unique == NULL, res) < 0)
+		goto fail;
 	what = "close";
 	err = close(out);
 	out = -1;
 	if (err < 0)
 		goto fail;
 	what = "rename into new/";
-	if (maildir_publish(tmpfd, name, newfd, size, unique == NULL, res) < 0)
+	if (!anon && maildir_publish(tmpfd, name, -1, newfd, size, unique == NULL, res) < 0)
 		goto fail;
 	created = false;
 	what = "fsync new/";

@@ -1,9 +1,11 @@
 /*
  * deliver_maildir.h — delivery of one message copy into a Maildir (contract).
  *
- * Maildir as cr.yp.to describes it: the file is written in DIR/tmp/ under a
- * unique name, fsync'd, renamed into DIR/new/ (never replacing a file), and
- * DIR/new/ is fsync'd; only then is the delivery reported done. DIR (mkdir
+ * Maildir as cr.yp.to describes it: the file is written in DIR/tmp/ (an
+ * unnamed O_TMPFILE where the file system allows, so a crash leaves no
+ * partial file; else under a unique name), fsync'd, given its name in
+ * DIR/new/ (never replacing a file), and DIR/new/ is fsync'd; only then is
+ * the delivery reported done. DIR (mkdir
  * -p), tmp/, new/, cur/ are created (0700) when missing. The stored file
  * (0600) has LF line ends (CRLF from the wire becomes LF, as every Maildir
  * reader expects; a lone CR stays) and starts with
@@ -43,7 +45,8 @@ int deliver_maildir(const char *dir, const char *return_path, const char *delive
 /*
  * The same, exactly once per `unique` (a name no other delivery uses: the
  * queue passes "<arrival>.<queue ID>_<recipient index>"): the copy is
- * "<unique>.<host>" in tmp/ and "<unique>.<host>,S=<size>" in new/. With
+ * "<unique>.<host>,S=<size>" in new/ (and "<unique>.<host>" in tmp/ when
+ * it is named there). With
  * check, new/ and cur/ are searched first for a copy an earlier, crashed
  * run published (a directory scan, so the queue asks for it only for
  * messages such a run may have delivered); res->already tells it was there.

@@ -192,8 +192,8 @@ void queue_rcpt_busy(struct queue_attempt *a, size_t i)
 	a->f->env.rcpts[i].next_try = a->now + 1;
 }
 
-/* Delivers recipient i into its Maildir. */
-static void queue_maildir(struct queue_attempt *a, size_t i, const struct route *rt, bool earlier_run)
+bool queue_maildir(struct queue_attempt *a, size_t i, const struct route *rt, bool earlier_run,
+		   bool record_failure)
 {
 	struct envelope *env = &a->f->env;
 	struct envelope_rcpt *r = &env->rcpts[i];
@@ -212,16 +212,18 @@ static void queue_maildir(struct queue_attempt *a, size_t i, const struct route 
 		log_info("event=delivered id=%s to=<%s> delay=%lld status=sent mailbox=%s/new/%s%s", a->id,
 			 r->addr, a->now - env->arrival, rt->maildir, res.name,
 			 res.already ? " already=yes" : "");
-		return;
+		return true;
 	}
+	if (!record_failure)
+		return false;
 	if (res.permanent)
 		queue_rcpt_failed(a, i, NULL, NULL, res.text);
 	else
 		queue_rcpt_deferred(a, i, NULL, NULL, res.text);
+	return false;
 }
 
-/* Received: fields beyond the policy's max_hop_count: the reason, else NULL. */
-static const char *queue_loop_check(struct queue_attempt *a, char *why, size_t size)
+const char *queue_loop_check(struct queue_attempt *a, char *why, size_t size)
 {
 	if (a->policy == NULL || a->policy->max_hop_count == 0)
 		return NULL;
@@ -245,7 +247,7 @@ static void queue_route_one(struct queue_attempt *a, size_t i, bool earlier_run,
 	route_rcpt(a->cfg, a->f->env.server, a->f->env.rcpts[i].addr, &rt);
 	switch (rt.kind) {
 	case ROUTE_LOCAL:
-		queue_maildir(a, i, &rt, earlier_run);
+		queue_maildir(a, i, &rt, earlier_run, true);
 		return;
 	case ROUTE_LMTP:
 	case ROUTE_REMOTE: {

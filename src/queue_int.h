@@ -69,6 +69,18 @@ void queue_rcpt_deferred(struct queue_attempt *a, size_t i, const char *relay, c
 /* Not tried (the destination is at its connection limit): due again in a second. */
 void queue_rcpt_busy(struct queue_attempt *a, size_t i);
 
+/*
+ * Delivers recipient i into its Maildir rt->maildir (queue_deliver.c), the
+ * copy named after (message, recipient); with earlier_run, cur/ is searched
+ * for a copy a crashed run made. True when delivered (recorded); on a
+ * failure, recorded (deferred or failed) only when record_failure.
+ */
+bool queue_maildir(struct queue_attempt *a, size_t i, const struct route *rt, bool earlier_run,
+		   bool record_failure);
+
+/* Received: fields beyond the policy's max_hop_count: the reason (in why), else NULL. */
+const char *queue_loop_check(struct queue_attempt *a, char *why, size_t size);
+
 /* Delivers hops[0..n) (queue_relay.c): one transaction per destination. */
 void queue_relay(struct queue_attempt *a, const struct queue_hop *hops, size_t n);
 

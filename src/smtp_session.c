@@ -47,6 +47,7 @@
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "log.h"
+#include "queue_direct.h"
 #include "smtp_proto.h"
 #include "spool.h"
 #include "tls.h"
@@ -448,6 +449,9 @@ static void on_data_end(struct session *s, const struct smtp_event *ev)
 	struct spool_msg *m = s->msg;
 	s->msg = NULL;
 	s->waiting = true;
+	/* Mail for local Maildirs only is delivered before the 250 and never queued
+	 * (queue_direct.c); the session's server keeps that config alive meanwhile. */
+	spool_msg_set_direct(m, queue_deliver_direct, s->server->cfg);
 	spool_msg_commit(m, session_commit_cb, cr);
 }
 

@@ -74,6 +74,8 @@ struct spool_msg {
 	int err;			/* the first write error: sticky */
 	void (*done)(void *arg, int err);
 	void *done_arg;
+	spool_direct_fn direct;		/* delivery at commit, or NULL */
+	void *direct_arg;
 	struct spool_msg *next;		/* in the commit job queue */
 };
 
@@ -276,22 +278,82 @@ static void spool_msg_free(struct spool_msg *m)
 	free(m);
 }
 
+/* Whether queue/ID is free (0), taken (EEXIST) or unknown (an errno). */
+static int spool_queue_free(struct spool *s, const char *id)
+{
+	struct stat st;
+	if (fstatat(s->queuefd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return EEXIST;
+	return errno == ENOENT ? 0 : errno;
+}
+
+/* A spare file moved to tmp/ID for a fresh ID; -1 when there is none to take. */
+static int spool_spare_take(struct spool *s, char id[SPOOL_ID_MAX + 1])
+{
+	pthread_mutex_lock(&s->spare_mu);
+	struct spool_spare sp = { -1, "" };
+	if (s->nspare > 0)
+		sp = s->spare[--s->nspare];
+	pthread_mutex_unlock(&s->spare_mu);
+	if (sp.fd < 0)
+		return -1;
+	for (int attempt = 0; attempt < SPOOL_ID_ATTEMPTS; attempt++) {
+		spool_id_next(s, id);
+		if (renameat2(s->sparefd, sp.id, s->tmpfd, id, RENAME_NOREPLACE) < 0) {
+			if (errno == EEXIST)
+				continue;
+			break;
+		}
+		if (spool_queue_free(s, id) == 0)
+			return sp.fd;
+		unlinkat(s->tmpfd, id, 0);	/* queue/ID exists (a clock stepped back) */
+		close(sp.fd);
+		return -1;
+	}
+	unlinkat(s->sparefd, sp.id, 0);
+	close(sp.fd);
+	return -1;
+}
+
+/* Keeps the file of m, delivered at commit, emptied in spare/ for a later message when there
+ * is room; else removes it. No fsync: spare/ is emptied at every start, like tmp/. */
+static void spool_msg_recycle(struct spool_msg *m)
+{
+	struct spool *s = m->s;
+	if (ftruncate(m->fd, 0) < 0 || lseek(m->fd, 0, SEEK_SET) < 0 ||
+	    renameat(s->tmpfd, m->id, s->sparefd, m->id) < 0) {
+		spool_msg_abort(m);
+		return;
+	}
+	pthread_mutex_lock(&s->spare_mu);
+	bool keep = s->nspare < SPOOL_SPARES;
+	if (keep) {
+		s->spare[s->nspare].fd = m->fd;
+		memcpy(s->spare[s->nspare].id, m->id, sizeof(m->id));
+		s->nspare++;
+		m->fd = -1;
+	}
+	pthread_mutex_unlock(&s->spare_mu);
+	if (!keep)
+		unlinkat(s->sparefd, m->id, 0);
+	spool_msg_free(m);
+}
+
 /* Creates tmp/ID for a fresh ID that is in use neither in tmp/ nor in queue/. */
 static int spool_msg_create(struct spool *s, char id[SPOOL_ID_MAX + 1])
 {
 	for (int attempt = 0; attempt < SPOOL_ID_ATTEMPTS; attempt++) {
 		spool_id_next(s, id);
-		int fd = openat(s->tmpfd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		/* read too: delivery at commit copies the content from it */
+		int fd = openat(s->tmpfd, id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 				SPOOL_FILE_MODE);
 		if (fd < 0 && errno == EEXIST)
 			continue;
 		if (fd < 0)
 			return -1;
-		struct stat st;
-		int r = fstatat(s->queuefd, id, &st, AT_SYMLINK_NOFOLLOW);
-		if (r < 0 && errno == ENOENT)
+		int err = spool_queue_free(s, id);
+		if (err == 0)
 			return fd;
-		int err = r < 0 ? errno : EEXIST;
 		unlinkat(s->tmpfd, id, 0);
 		close(fd);
 		if (err != EEXIST) {
@@ -311,8 +373,8 @@ struct spool_msg *spool_msg_begin(struct spool *s, struct envelope *env, const c
 		return NULL;
 	}
 	char id[SPOOL_ID_MAX + 1];
-	int fd = spool_msg_create(s, id);
-	if (fd < 0)
+	int fd = spool_spare_take(s, id);
+	if (fd < 0 && (fd = spool_msg_create(s, id)) < 0)
 		return NULL;
 
 	struct spool_msg *m = xcalloc(1, sizeof(*m));
@@ -357,6 +419,12 @@ void spool_msg_abort(struct spool_msg *m)
 	 * crash undoes costs nothing. */
 	unlinkat(m->s->tmpfd, m->id, 0);
 	spool_msg_free(m);
+}
+
+void spool_msg_set_direct(struct spool_msg *m, spool_direct_fn fn, void *arg)
+{
+	m->direct = fn;
+	m->direct_arg = arg;
 }
 
 void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), void *arg)
@@ -444,6 +512,33 @@ static int spool_rename_new(int from_dir, int to_dir, const char *id)
 }
 
 /*
+ * Delivery at commit; true when it delivered everything and m is done.
+ * A crash during it leaves tmp/ID (removed at start) and perhaps some
+ * Maildir copies of a message the client never heard 250 for: it sends
+ * again, and those recipients get it twice — the window every MTA has
+ * between its commit and the client reading "250".
+ */
+static bool spool_commit_direct(struct spool_msg *m)
+{
+	struct spool_file f = { .fd = -1 };
+	envelope_init(&f.env);
+	bool all = false;
+	if (spool_file_load(m->fd, m->id, &f) == 0) {
+		f.fd = m->fd;
+		all = m->direct(m->direct_arg, m->id, &f);
+		f.fd = -1;	/* still m's */
+	}
+	spool_file_close(&f);
+	if (!all)
+		return false;
+	void (*done)(void *, int) = m->done;
+	void *arg = m->done_arg;
+	spool_msg_recycle(m);	/* the tmp file is no longer needed: a spare */
+	done(arg, 0);
+	return true;
+}
+
+/*
  * Runs on a commit thread. The crash points, in order:
  *  1. before the data fsync: tmp/ID may be partial; it is in tmp/, so the
  *     next start removes it; the client got no 250 and sends again;
@@ -464,6 +559,8 @@ static void spool_commit_run(struct spool *s, struct spool_msg *m)
 		spool_commit_fail(m, m->err, NULL);	/* a write error, already seen by the writer */
 		return;
 	}
+	if (m->direct != NULL && spool_commit_direct(m))
+		return;
 	/*
 	 * fdatasync, not fsync: it writes the data and the metadata needed to
 	 * read it back — the size and the block map, which for a new file is
@@ -672,14 +769,15 @@ static int spool_subdir(int dirfd, const char *name, bool *created)
  * when the last run stopped. None was committed, so no client got a 250
  * for it; deleting them is the only correct outcome.
  */
-static void spool_clean_tmp(struct spool *s)
+/* Empties dirfd (tmp/ or spare/, named name). */
+static void spool_clean_dir(struct spool *s, int dirfd, const char *name)
 {
-	int fd = openat(s->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
 		if (fd >= 0)
 			close(fd);
-		log_warn("event=spool_cleanup dir=%s/tmp error=\"%s\"", s->path, strerror(errno));
+		log_warn("event=spool_cleanup dir=%s/%s error=\"%s\"", s->path, name, strerror(errno));
 		return;
 	}
 	unsigned removed = 0;
@@ -687,13 +785,13 @@ static void spool_clean_tmp(struct spool *s)
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (unlinkat(s->tmpfd, de->d_name, 0) == 0)
+		if (unlinkat(dirfd, de->d_name, 0) == 0)
 			removed++;
 		else
-			log_warn("event=spool_cleanup dir=%s/tmp error=\"%s\"", s->path, strerror(errno));
+			log_warn("event=spool_cleanup dir=%s/%s error=\"%s\"", s->path, name, strerror(errno));
 	}
 	closedir(d);
-	if (removed > 0)
+	if (removed > 0 && strcmp(name, "tmp") == 0)
 		log_info("event=spool_cleanup dir=%s/tmp removed=%u", s->path, removed);
 }
 
@@ -720,7 +818,7 @@ static void spool_start_threads(struct spool *s, unsigned n)
 
 static void spool_close_fds(struct spool *s)
 {
-	int *fds[] = { &s->tmpfd, &s->queuefd, &s->corruptfd, &s->lockfd, &s->dirfd };
+	int *fds[] = { &s->tmpfd, &s->sparefd, &s->queuefd, &s->corruptfd, &s->lockfd, &s->dirfd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -732,7 +830,7 @@ struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t e
 {
 	struct spool *s = xcalloc(1, sizeof(*s));
 	s->path = xstrdup(dir);
-	s->dirfd = s->tmpfd = s->queuefd = s->corruptfd = s->lockfd = -1;
+	s->dirfd = s->tmpfd = s->sparefd = s->queuefd = s->corruptfd = s->lockfd = -1;
 	const char *what = NULL;
 	bool created = false;
 
@@ -757,9 +855,10 @@ struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t e
 		goto fail;
 	}
 	if ((s->tmpfd = spool_subdir(s->dirfd, "tmp", &created)) < 0 ||
+	    (s->sparefd = spool_subdir(s->dirfd, "spare", &created)) < 0 ||
 	    (s->queuefd = spool_subdir(s->dirfd, "queue", &created)) < 0 ||
 	    (s->corruptfd = spool_subdir(s->dirfd, "corrupt", &created)) < 0) {
-		what = "cannot create or open tmp/, queue/ or corrupt/ in";
+		what = "cannot create or open tmp/, spare/, queue/ or corrupt/ in";
 		goto fail;
 	}
 	/* hold/ is only made here; admin actions, which are rare, open it
@@ -776,6 +875,7 @@ struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t e
 	}
 
 	pthread_mutex_init(&s->id_mu, NULL);
+	pthread_mutex_init(&s->spare_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_mutex_init(&s->hook_mu, NULL);
@@ -785,7 +885,8 @@ struct spool *spool_open(const char *dir, unsigned nthreads, char *err, size_t e
 	atomic_init(&s->space_at_ms, spool_now_ms());
 	atomic_init(&s->space_low, false);
 	spool_id_seed(s);
-	spool_clean_tmp(s);
+	spool_clean_dir(s, s->tmpfd, "tmp");
+	spool_clean_dir(s, s->sparefd, "spare");
 	if (nthreads == 0)
 		nthreads = 1;
 	spool_start_threads(s, nthreads > SPOOL_THREADS_MAX ? SPOOL_THREADS_MAX : nthreads);
@@ -814,6 +915,11 @@ void spool_close(struct spool *s)
 		pthread_join(s->threads[i], NULL);
 	free(s->threads);
 	spool_dirsync_destroy(&s->queue_sync);
+	for (size_t i = 0; i < s->nspare; i++) {
+		unlinkat(s->sparefd, s->spare[i].id, 0);
+		close(s->spare[i].fd);
+	}
+	pthread_mutex_destroy(&s->spare_mu);
 	pthread_mutex_destroy(&s->id_mu);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

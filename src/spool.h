@@ -4,6 +4,8 @@
  * Layout under the spool directory (mode 0700):
  *   lock        flock(2)ed by the one process using the spool
  *   tmp/ID      a message being received; never delivered; removed at start
+ *   spare/ID    an empty file kept for reuse by a later message (the file of
+ *               one delivered at commit); removed at start
  *   queue/ID    a committed message (spool_format.h layout)
  *   corrupt/ID  a queue file that failed its checks (spool_quarantine)
  *   hold/ID     a committed message the admin set aside (spool_hold): never
@@ -76,6 +78,20 @@ void spool_msg_abort(struct spool_msg *m);
  * file is gone: say 451/452).
  */
 void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), void *arg);
+
+/*
+ * Delivery at commit: fn runs on the commit thread with the complete file
+ * (f as spool_file_open() gives it, still in tmp/) before anything of it is
+ * synced. It returns true when it delivered every recipient durably itself
+ * (a Maildir copy fsync'd into new/ is then the message's durable copy):
+ * the file is removed, never queued, and done(arg, 0) follows. It returns
+ * false to have the message committed as usual; recipient states it changed
+ * with spool_file_update_rcpt() are synced with the file. Set before
+ * spool_msg_commit(); arg must live until done() runs.
+ */
+struct spool_file;
+typedef bool (*spool_direct_fn)(void *arg, const char *id, struct spool_file *f);
+void spool_msg_set_direct(struct spool_msg *m, spool_direct_fn fn, void *arg);
 
 /*
  * Free space ([global] min_free_space). The spool's file system's free

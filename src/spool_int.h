@@ -32,9 +32,11 @@ struct spool_dirsync {
 	struct spool_dirsync_waiter *waiters;
 };
 
+#define SPOOL_SPARES 64	/* spare tmp/ files kept */
+
 struct spool {
 	char *path;
-	int dirfd, tmpfd, queuefd, corruptfd, lockfd;
+	int dirfd, tmpfd, sparefd, queuefd, corruptfd, lockfd;
 
 	pthread_mutex_t id_mu;
 	uint64_t id_last_us;		/* the last ID's time part: IDs strictly increase */
@@ -55,6 +57,16 @@ struct spool {
 
 	struct spool_dirsync queue_sync;	/* fsync of queue/, shared by commits and removals */
 
+	/* Emptied files of messages delivered at commit, in spare/, reused for new ones:
+	 * creating an inode costs far more than renaming one (ext4 searches for one not
+	 * freed recently). */
+	pthread_mutex_t spare_mu;
+	struct spool_spare {
+		int fd;
+		char id[SPOOL_ID_MAX + 1];	/* its name in spare/ */
+	} spare[SPOOL_SPARES];
+	size_t nspare;
+
 	/* spool_free_space(): the last statvfs, read and refreshed by any thread */
 	atomic_ullong space_free;		/* bytes, ULLONG_MAX when unknown */
 	atomic_llong space_at_ms;		/* CLOCK_MONOTONIC of that statvfs */
@@ -67,5 +79,10 @@ struct spool {
  * (group commit). Returns 0 or an errno. Any thread.
  */
 int spool_dirsync(struct spool_dirsync *d, int fd);
+
+/* Reads and checks everything of fd's queue file but the content into f (f->fd untouched); -1
+ * with errno (EINVAL: corrupt, logged). spool_read.c; the commit uses it for delivery at commit. */
+struct spool_file;
+int spool_file_load(int fd, const char *id, struct spool_file *f);
 
 #endif

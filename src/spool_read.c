@@ -66,8 +66,7 @@ static int spool_corrupt(const char *id, const char *reason)
 	return -1;
 }
 
-/* Reads and checks everything but the content; -1 with errno (EINVAL: corrupt). */
-static int spool_file_load(int fd, const char *id, struct spool_file *f)
+int spool_file_load(int fd, const char *id, struct spool_file *f)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)

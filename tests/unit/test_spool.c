@@ -416,6 +416,80 @@ static void test_spool_commit_round_trip(void **state)
 	envelope_free(&e);
 }
 
+/* A spool_direct_fn: records what it saw; delivers (true) when arg says so. */
+struct direct_seen {
+	bool deliver;
+	int calls;
+	char id[SPOOL_ID_MAX + 1];
+	char content[64];
+	size_t nrcpts;
+};
+
+static bool direct_fn(void *arg, const char *id, struct spool_file *f)
+{
+	struct direct_seen *d = arg;
+	d->calls++;
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	d->nrcpts = f->env.nrcpts;
+	size_t n = f->content_len < (off_t)sizeof(d->content) - 1 ? (size_t)f->content_len : sizeof(d->content) - 1;
+	assert_int_equal(pread(f->fd, d->content, n, f->content_off), (ssize_t)n);
+	d->content[n] = '\0';
+	return d->deliver;
+}
+
+static int commit_direct(struct spool *s, struct envelope *env, const char *body, struct direct_seen *d,
+			 char id[SPOOL_ID_MAX + 1])
+{
+	struct spool_msg *m = spool_msg_begin(s, env, NULL, 0);
+	assert_non_null(m);
+	strcpy(id, spool_msg_id(m));
+	spool_msg_write(m, body, strlen(body));
+	spool_msg_set_direct(m, direct_fn, d);
+	return spool_msg_commit_wait(m) == 0 ? 0 : errno;
+}
+
+/* Delivered at commit: never queued, the hook not called, the tmp/ file kept (emptied) in spare/,
+ * which the next message takes under its own ID, with nothing of the first left in it. */
+static void test_spool_direct_delivery_and_spare_reuse(void **state)
+{
+	struct fixture *f = *state;
+	struct waiter hook;
+	waiter_init(&hook);
+	spool_set_commit_hook(f->s, on_hook, &hook);
+	struct envelope e;
+	sample_env(&e, 1);
+	struct direct_seen d = { .deliver = true };
+	char id1[SPOOL_ID_MAX + 1], id2[SPOOL_ID_MAX + 1];
+	assert_int_equal(commit_direct(f->s, &e, "a long first message body\r\n", &d, id1), 0);
+	assert_int_equal(d.calls, 1);
+	assert_string_equal(d.id, id1);
+	assert_int_equal(d.nrcpts, 1);
+	assert_string_equal(d.content, "a long first message body\r\n");
+	assert_int_equal(hook.hook_calls, 0);
+	assert_int_equal(count_entries(f, "queue"), 0);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "spare"), 1);
+
+	/* not delivered at commit: the spare becomes the queue file, cut to its length */
+	d.deliver = false;
+	assert_int_equal(commit_direct(f->s, &e, "short\r\n", &d, id2), 0);
+	assert_int_equal(d.calls, 2);
+	assert_string_equal(d.content, "short\r\n");
+	assert_string_not_equal(id1, id2);
+	assert_int_equal(hook.hook_calls, 1);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "spare"), 0);	/* taken */
+	struct spool_file sf;
+	assert_int_equal(spool_file_open(f->s, id2, &sf), 0);
+	char *content = read_content(&sf);
+	assert_string_equal(content, "short\r\n");
+	free(content);
+	spool_file_close(&sf);
+	spool_set_commit_hook(f->s, NULL, NULL);
+	waiter_destroy(&hook);
+	envelope_free(&e);
+}
+
 static void test_spool_commit_large_and_small_writes(void **state)
 {
 	struct fixture *f = *state;
@@ -1330,6 +1404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool_ids_are_valid_and_increase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_begin_without_recipients_is_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_commit_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_direct_delivery_and_spare_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_commit_large_and_small_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_empty_content_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_abort_leaves_nothing, setup, teardown),
