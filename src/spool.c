@@ -315,27 +315,33 @@ static int spool_spare_take(struct spool *s, char id[SPOOL_ID_MAX + 1])
 	return -1;
 }
 
-/* Keeps the file of m, delivered at commit, emptied in spare/ for a later message when there
- * is room; else removes it. No fsync: spare/ is emptied at every start, like tmp/. */
+void spool_spare_put(struct spool *s, int fd, const char *id)
+{
+	bool keep = ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0;
+	pthread_mutex_lock(&s->spare_mu);
+	keep = keep && s->nspare < SPOOL_SPARES;
+	if (keep) {
+		s->spare[s->nspare].fd = fd;
+		snprintf(s->spare[s->nspare].id, sizeof(s->spare[s->nspare].id), "%s", id);
+		s->nspare++;
+	}
+	pthread_mutex_unlock(&s->spare_mu);
+	if (!keep) {
+		unlinkat(s->sparefd, id, 0);
+		close(fd);
+	}
+}
+
+/* The file of m, delivered at commit, is not needed: a spare (no fsync: spare/ is emptied at
+ * every start, like tmp/). */
 static void spool_msg_recycle(struct spool_msg *m)
 {
-	struct spool *s = m->s;
-	if (ftruncate(m->fd, 0) < 0 || lseek(m->fd, 0, SEEK_SET) < 0 ||
-	    renameat(s->tmpfd, m->id, s->sparefd, m->id) < 0) {
+	if (renameat(m->s->tmpfd, m->id, m->s->sparefd, m->id) < 0) {
 		spool_msg_abort(m);
 		return;
 	}
-	pthread_mutex_lock(&s->spare_mu);
-	bool keep = s->nspare < SPOOL_SPARES;
-	if (keep) {
-		s->spare[s->nspare].fd = m->fd;
-		memcpy(s->spare[s->nspare].id, m->id, sizeof(m->id));
-		s->nspare++;
-		m->fd = -1;
-	}
-	pthread_mutex_unlock(&s->spare_mu);
-	if (!keep)
-		unlinkat(s->sparefd, m->id, 0);
+	spool_spare_put(m->s, m->fd, m->id);
+	m->fd = -1;
 	spool_msg_free(m);
 }
 

@@ -5,7 +5,8 @@
  *   lock        flock(2)ed by the one process using the spool
  *   tmp/ID      a message being received; never delivered; removed at start
  *   spare/ID    an empty file kept for reuse by a later message (the file of
- *               one delivered at commit); removed at start
+ *               one delivered at commit, or removed from the queue); removed
+ *               at start
  *   queue/ID    a committed message (spool_format.h layout)
  *   corrupt/ID  a queue file that failed its checks (spool_quarantine)
  *   hold/ID     a committed message the admin set aside (spool_hold): never
@@ -136,7 +137,13 @@ void spool_file_close(struct spool_file *f);
 int spool_file_update_rcpt(struct spool_file *f, size_t i);
 /* Makes the updates durable (fdatasync). */
 int spool_file_sync(struct spool_file *f);
-/* Unlinks queue/ID, then fsyncs the directory (grouped with other callers). */
+/*
+ * Takes queue/ID out of the queue, then fsyncs queue/ (grouped with other
+ * callers); the file, emptied, becomes a spare for a new message, so an
+ * open descriptor of it may soon read another message. When the fsync
+ * fails, -1 and the file is left whole (out of queue/ unless a crash
+ * brings it back).
+ */
 int spool_remove(struct spool *s, const char *id);
 /* Moves a corrupt queue/ID aside into corrupt/ID (kept for the admin, never delivered). */
 int spool_quarantine(struct spool *s, const char *id);

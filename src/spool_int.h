@@ -80,6 +80,10 @@ struct spool {
  */
 int spool_dirsync(struct spool_dirsync *d, int fd);
 
+/* Keeps fd, the file spare/ID, emptied, for a later message (or removes it when there are
+ * enough). Takes fd. Any thread. */
+void spool_spare_put(struct spool *s, int fd, const char *id);
+
 /* Reads and checks everything of fd's queue file but the content into f (f->fd untouched); -1
  * with errno (EINVAL: corrupt, logged). spool_read.c; the commit uses it for delivery at commit. */
 struct spool_file;

@@ -194,15 +194,24 @@ int spool_remove(struct spool *s, const char *id)
 		errno = ENOENT;
 		return -1;
 	}
-	if (unlinkat(s->queuefd, id, 0) < 0)
+	/* Moved out to spare/, not unlinked: a new message takes it there, which
+	 * is much cheaper than a new inode. */
+	if (renameat(s->queuefd, id, s->sparefd, id) < 0)
 		return -1;
 	/* Until queue/ is synced a crash may bring the file back, and its
 	 * recipients would be delivered again: the caller must know. */
 	int err = spool_dirsync(&s->queue_sync, s->queuefd);
 	if (err != 0) {
+		/* Left as it is: the caller writes the states into it, in case a
+		 * crash brings it back to queue/. */
 		errno = err;
 		return -1;
 	}
+	int fd = openat(s->sparefd, id, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0)
+		spool_spare_put(s, fd, id);
+	else
+		unlinkat(s->sparefd, id, 0);
 	return 0;
 }
 

@@ -887,6 +887,19 @@ static void test_spool_remove(void **state)
 	committed(f, id, p, sizeof(p));
 	assert_int_equal(spool_remove(f->s, id), 0);
 	assert_false(exists(f, "queue", id));
+	/* kept, empty, for the next message, which takes it */
+	assert_true(exists(f, "spare", id));
+	struct stat st;
+	path_of(f, "spare", id, p, sizeof(p));
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	struct envelope e;
+	sample_env(&e, 1);
+	char id2[SPOOL_ID_MAX + 1];
+	assert_int_equal(commit_one(f->s, &e, NULL, "x\r\n", 3, id2), 0);
+	assert_int_equal(count_entries(f, "spare"), 0);
+	assert_true(exists(f, "queue", id2));
+	envelope_free(&e);
 	errno = 0;
 	assert_int_equal(spool_remove(f->s, id), -1);
 	assert_int_equal(errno, ENOENT);
