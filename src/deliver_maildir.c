@@ -232,13 +232,47 @@ static size_t maildir_header(char *out, size_t cap, const char *name, const char
 }
 
 /*
+ * Copies in[0..n) to out with CRLF made LF; a CR that ends the block waits in
+ * *cr for the next one to show what follows it. Returns the bytes written:
+ * at most n + 1. Runs between CRs go by memcpy (a byte at a time was the
+ * cost of large messages).
+ */
+static size_t maildir_lf(const char *in, size_t n, char *out, bool *cr)
+{
+	size_t i = 0, o = 0;
+	if (*cr) {
+		*cr = false;
+		bool crlf = in[0] == '\n';
+		out[o++] = crlf ? '\n' : '\r';	/* a lone CR stays */
+		i = crlf ? 1 : 0;
+	}
+	while (i < n) {
+		const char *hit = memchr(in + i, '\r', n - i);
+		size_t run = hit != NULL ? (size_t)(hit - (in + i)) : n - i;
+		memcpy(out + o, in + i, run);
+		o += run;
+		i += run;
+		if (i == n)
+			break;
+		if (i + 1 == n) {
+			*cr = true;
+			break;
+		}
+		bool crlf = in[i + 1] == '\n';
+		out[o++] = crlf ? '\n' : '\r';
+		i += crlf ? 2 : 1;
+	}
+	return o;
+}
+
+/*
  * Writes the headers and content [off, off+len) of in to out, CRLF -> LF.
  * Returns the bytes written, or -1 with errno and *what naming the step.
  */
 static long long maildir_copy(int out, int in, off_t off, off_t len, const char *return_path,
 			      const char *delivered_to, const char **what)
 {
-	char *wbuf = xmalloc(MAILDIR_BLOCK);
+	char *wbuf = xmalloc(MAILDIR_BLOCK + 1);	/* a block, and a CR held from the one before */
 	char *rbuf = xmalloc(MAILDIR_BLOCK);
 	size_t wn = 0;
 	long long total = 0;
@@ -262,29 +296,15 @@ static long long maildir_copy(int out, int in, off_t off, off_t len, const char 
 			goto fail;
 		}
 		done += r;
-		for (ssize_t i = 0; i < r; i++) {
-			char c = rbuf[i];
-			if (wn + 2 > MAILDIR_BLOCK) {
-				if (maildir_write_all(out, wbuf, wn) < 0) {
-					*what = "write";
-					goto fail;
-				}
-				total += (long long)wn;
-				wn = 0;
+		if (wn + (size_t)r + 1 > MAILDIR_BLOCK + 1) {
+			if (maildir_write_all(out, wbuf, wn) < 0) {
+				*what = "write";
+				goto fail;
 			}
-			if (cr_pending) {
-				cr_pending = false;
-				if (c == '\n') {
-					wbuf[wn++] = '\n';
-					continue;
-				}
-				wbuf[wn++] = '\r';	/* a lone CR stays */
-			}
-			if (c == '\r')
-				cr_pending = true;
-			else
-				wbuf[wn++] = c;
+			total += (long long)wn;
+			wn = 0;
 		}
+		wn += maildir_lf(rbuf, (size_t)r, wbuf + wn, &cr_pending);
 	}
 	if (cr_pending)
 		wbuf[wn++] = '\r';
