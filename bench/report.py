@@ -485,6 +485,12 @@ def write(path, results):
             add("  - %d × `%s`" % (count, text.replace("`", "'")))
     add("")
 
+    gains = os.path.join(os.path.dirname(os.path.abspath(__file__)), "GAINS.md")
+    if os.path.exists(gains):
+        with open(gains) as f:
+            add(f.read().rstrip("\n"))
+        add("")
+
     add("## Failures and notes")
     add("")
     if not results.get("failures"):
