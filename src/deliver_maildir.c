@@ -11,7 +11,9 @@
  * /proc/self/fd path: a crash mid-copy leaves nothing behind, and tmp/ sees
  * no traffic. Elsewhere it is a named tmp/ file (O_EXCL) renamed into new/
  * (renameat2 RENAME_NOREPLACE, or link+unlink). Directories created on the way are fsync'd into
- * their parents for the same reason.
+ * their parents for the same reason. A copy named after (queue ID, recipient)
+ * that exists already, in new/ or cur/, is that delivery, done by a run that
+ * died before the queue recorded it: never written twice.
  * Names follow cr.yp.to's Maildir rules: "SEC.M<usec>P<pid>Q<n>R<random>.HOST"
  * with "/" ":" "," in HOST escaped as \057 \072 \054, and ",S=<size>" (bytes
  * of the stored file) appended in new/ (the Courier/Dovecot convention).
@@ -405,16 +407,20 @@ static int maildir_publish(int tmpfd, const char *name, int anon_fd, int newfd, 
 	return -1;
 }
 
-/* True when sub/ of the Maildir holds a copy published as name (followed by
- * ",S=..." in new/, or ":2,..." once a reader moved it to cur/). */
-static bool maildir_has(int dfd, const char *sub, const char *name)
+/*
+ * Whether sub/ of the Maildir holds a copy published as name (followed by
+ * ",S=..." in new/, or ":2,..." once a reader moved it to cur/): 1 when it
+ * does, with sub/ fsync'd (the run that published it may have died before
+ * its own directory fsync), 0 when not, -1 with errno when that fsync failed.
+ */
+static int maildir_find(int dfd, const char *sub, const char *name)
 {
 	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (d == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return false;
+		return 0;
 	}
 	size_t n = strlen(name);
 	bool found = false;
@@ -423,8 +429,13 @@ static bool maildir_has(int dfd, const char *sub, const char *name)
 		char c = de->d_name[n];
 		found = strncmp(de->d_name, name, n) == 0 && (c == '\0' || c == ',' || c == ':');
 	}
+	int rc = found ? 1 : 0;
+	if (found && maildir_fsync_dir(dirfd(d)) < 0)
+		rc = -1;
+	int e = errno;
 	closedir(d);
-	return found;
+	errno = e;
+	return rc;
 }
 
 int deliver_maildir_once(const char *dir, const char *unique, bool check,
@@ -463,7 +474,15 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 	if (unique != NULL) {
 		pthread_once(&maildir_host_once, maildir_host_init);
 		snprintf(name, sizeof(name), "%s.%s", unique, maildir_host);
-		if (check && (maildir_has(dfd, "new", name) || maildir_has(dfd, "cur", name))) {
+		int found = 0;
+		what = "fsync new/";
+		if (check && (found = maildir_find(dfd, "new", name)) == 0) {
+			what = "fsync cur/";
+			found = maildir_find(dfd, "cur", name);
+		}
+		if (found < 0)
+			goto fail;
+		if (found > 0) {
 			snprintf(res->name, sizeof(res->name), "%s", name);
 			res->already = true;
 			close(newfd);
@@ -471,6 +490,7 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 			close(dfd);
 			return 0;
 		}
+		what = "create tmp/ file";
 	}
 	if ((out = maildir_create(tmpfd, unique != NULL, name, sizeof(name), &anon)) < 0)
 		goto fail;
@@ -483,23 +503,34 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 	what = "fsync";
 	if (fsync(out) < 0)
 		goto fail;
+	/*
+	 * A unique name taken in new/ is this (message, recipient)'s copy, made
+	 * by a run that died before recording it: fsync'd before it was given
+	 * that name, so it is whole, and ours is dropped.
+	 */
 	what = "rename into new/";
-	if (anon && maildir_publish(tmpfd, name, out, newfd, size, unique == NULL, res) < 0)
+	int pub = anon ? maildir_publish(tmpfd, name, out, newfd, size, unique == NULL, res) : 0;
+	if (pub < 0 && (unique == NULL || errno != EEXIST))
 		goto fail;
 	what = "close";
 	err = close(out);
 	out = -1;
-	if (err < 0)
+	if (err < 0 && pub == 0)
 		goto fail;
 	what = "rename into new/";
-	if (!anon && maildir_publish(tmpfd, name, -1, newfd, size, unique == NULL, res) < 0)
+	if (pub == 0 && !anon && (pub = maildir_publish(tmpfd, name, -1, newfd, size, unique == NULL, res)) < 0 &&
+	    (unique == NULL || errno != EEXIST))
 		goto fail;
+	if (created && pub < 0)
+		unlinkat(tmpfd, name, 0);
 	created = false;
+	res->already = pub < 0;
 	what = "fsync new/";
 	if (fsync(newfd) < 0 && errno != EINVAL) {
-		/* Not durable: take it back so that a retry does not leave two copies. */
+		/* Not durable: take ours back so that a retry does not leave two copies. */
 		err = errno;
-		unlinkat(newfd, res->name, 0);
+		if (!res->already)
+			unlinkat(newfd, res->name, 0);
 		errno = err;
 		goto fail;
 	}

@@ -46,10 +46,13 @@ int deliver_maildir(const char *dir, const char *return_path, const char *delive
  * The same, exactly once per `unique` (a name no other delivery uses: the
  * queue passes "<arrival>.<queue ID>_<recipient index>"): the copy is
  * "<unique>.<host>,S=<size>" in new/ (and "<unique>.<host>" in tmp/ when
- * it is named there). With
- * check, new/ and cur/ are searched first for a copy an earlier, crashed
- * run published (a directory scan, so the queue asks for it only for
- * messages such a run may have delivered); res->already tells it was there.
+ * it is named there). Such a copy already in new/ (found when its name is
+ * refused) was made by a run that died before recording it, and fsync'd
+ * before it was named: it counts as this delivery. A reader may have moved
+ * it on to cur/ ("<unique>.<host>:2,FLAGS"): with check, new/ and cur/ are
+ * searched first (a directory scan, so the queue asks for it only for
+ * messages such a run may have delivered). res->already tells the copy was
+ * there; the directory holding it is fsync'd before 0 is returned.
  */
 int deliver_maildir_once(const char *dir, const char *unique, bool check,
 			 const char *return_path, const char *delivered_to, int fd, off_t off,

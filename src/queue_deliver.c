@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "deliver_maildir.h"
@@ -313,10 +312,15 @@ enum queue_outcome queue_deliver(const struct queue_env *qe, const struct config
 	struct queue_hop *hops = xcalloc(env->nrcpts > 0 ? env->nrcpts : 1, sizeof(*hops));
 	size_t nhops = 0;
 
-	/* A file last written before this process started may have been
-	 * delivered by the run that crashed: look for its copies in cur/ too. */
-	struct stat st;
-	bool earlier_run = fstat(f.fd, &st) == 0 && (long long)st.st_mtime <= qe->started;
+	/*
+	 * A message that arrived before this process started may have been
+	 * delivered by the run that crashed, and a reader may have moved the
+	 * copy on to cur/: search there too. Not "a file last written before
+	 * the start": a recipient the crashed run delivered while not due (a
+	 * flush) is tried here only when due, after this run has rewritten
+	 * the file for the others.
+	 */
+	bool earlier_run = env->arrival <= qe->started;
 	char loop[QUEUE_REASON_MAX];
 	const char *looping = queue_loop_check(&a, loop, sizeof(loop));
 	bool any_time = (flags & (QUEUE_DELIVER_FORCE | QUEUE_DELIVER_BOUNCE)) != 0;

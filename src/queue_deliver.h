@@ -50,8 +50,8 @@ enum queue_outcome {
  * removed, quarantined). Returns the outcome; for KEEP, *next_try is the
  * earliest time a recipient is due (now + QUEUE_IOERR_RETRY after a disk
  * error). Each Maildir copy is named after (message, recipient), so a copy
- * an earlier run published is found, not written twice; a file last
- * written at or before env->started may have been delivered by a crashed
+ * an earlier run published is found, not written twice; a message that
+ * arrived at or before env->started may have been delivered by a crashed
  * run, so cur/ is searched as well.
  * flags (QUEUE_DELIVER_*, 0 for a scheduled attempt): FORCE makes every
  * pending recipient due now; BOUNCE fails every pending recipient, due or

@@ -9,6 +9,10 @@
  * and smtp_session greets or refuses it there.
  * Listening sockets are opened once, without SO_REUSEPORT, so a second
  * daemon on the same address fails loudly instead of sharing the port.
+ * A listener whose accept() fails (out of file descriptors or memory)
+ * rests SERVER_ACCEPT_PAUSE_MS, the clients waiting in the backlog: the
+ * socket stays readable, and accepting again at once would spin the main
+ * thread and flood the log.
  */
 #include "server.h"
 
@@ -32,6 +36,7 @@
 #define SERVER_LISTEN_BACKLOG 1024
 #define IPTAB_BUCKETS 1024
 #define SERVER_AUTH_THROTTLE_MAX 4096	/* client IPs whose AUTH failures are remembered */
+#define SERVER_ACCEPT_PAUSE_MS 500	/* a listener rests this long after accept() failed */
 
 struct iptab_entry {
 	struct iptab_entry *next;
@@ -136,6 +141,11 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 	struct server_ctx *ctx = s->ctx;
 	struct session_start *st = xcalloc(1, sizeof(*st));
 
+	if (sl->failures > 0) {
+		log_info("event=accept_resumed server=%s address=%s failures=%llu", s->name, sl->cl->text,
+			 sl->failures);
+		sl->failures = 0;
+	}
 	st->tls = sl->tls;
 	st->fd = fd;
 	memcpy(&st->addr, sa, (size_t)salen < sizeof(st->addr) ? (size_t)salen : sizeof(st->addr));
@@ -155,13 +165,26 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 	worker_post(st->worker, smtp_session_start, st);
 }
 
+/* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog
+ * until sessions end and free what accept() needs. Logged once per run of
+ * failures, and once more when accepting works again. */
 static void server_accept_error(struct evconnlistener *l, void *arg)
 {
-	struct server *s = ((struct server_listener *)arg)->server;
+	struct server_listener *sl = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	/* EMFILE/ENFILE/ENOBUFS: the listener keeps going; the next accept
-	 * may succeed once sessions end. Logged so the admin sees it. */
-	log_warn("event=accept_error server=%s error=\"%s\"", s->name, strerror(err));
+	struct timeval tv = { 0, SERVER_ACCEPT_PAUSE_MS * 1000 };
+	evconnlistener_disable(l);
+	evtimer_add(sl->resume, &tv);
+	if (sl->failures++ == 0)
+		log_warn("event=accept_error server=%s address=%s error=\"%s\" pause_ms=%d", sl->server->name,
+			 sl->cl->text, strerror(err), SERVER_ACCEPT_PAUSE_MS);
+}
+
+static void server_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server_listener *sl = arg;
+	if (sl->ev != NULL)
+		evconnlistener_enable(sl->ev);
 }
 
 static int listen_socket(const struct config_listen *cl, char *err, size_t errsize)
@@ -208,8 +231,13 @@ static void server_add_listener(struct server *s, const struct config_listen *cl
 	sl->cl = cl;
 	sl->tls = cl->tls;
 	sl->ev = ev;
+	sl->failures = 0;
+	sl->resume = evtimer_new(s->ctx->base, server_accept_resume, sl);
+	if (sl->resume == NULL)
+		log_fatal("event=fatal reason=\"out of memory for a listener timer\"");
 	evconnlistener_set_cb(ev, server_accept, sl);
 	evconnlistener_set_error_cb(ev, server_accept_error);
+	evconnlistener_enable(ev);	/* it may come paused from the server it was moved from */
 }
 
 /* Binds conf's listener i and adds it; -1 with err. */
@@ -231,9 +259,15 @@ static int server_bind(struct server *s, const struct config_listen *cl, char *e
 
 static void server_close_listeners(struct server *s)
 {
-	for (size_t i = 0; i < s->nlisteners; i++)
-		if (s->listeners[i].ev != NULL)
-			evconnlistener_free(s->listeners[i].ev);
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		struct server_listener *sl = &s->listeners[i];
+		if (sl->resume != NULL)
+			event_free(sl->resume);
+		sl->resume = NULL;
+		if (sl->ev != NULL)
+			evconnlistener_free(sl->ev);
+		sl->ev = NULL;
+	}
 	s->nlisteners = 0;
 }
 

@@ -49,6 +49,8 @@ struct server_listener {
 	struct evconnlistener *ev;
 	const struct config_listen *cl;	/* its address, in the server's config */
 	bool tls;			/* implicit TLS (RFC 8314) */
+	struct event *resume;		/* ends a pause after accept() failed */
+	unsigned long long failures;	/* accept() failures since the last success */
 };
 
 enum server_state {

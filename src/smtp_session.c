@@ -57,6 +57,7 @@
 #define SESSION_OUT_MAX (64u * 1024)		/* unread replies before we stop reading */
 #define SESSION_HELO_LOG_MAX 255		/* HELO text kept for Received: and logs */
 #define SESSION_AUTH_CHECKS_MAX 64		/* password checks running at once (daemon-wide) */
+#define SESSION_DATA_MIN_RATE 1024		/* bytes/s of content that earn a second past timeout_data */
 
 struct session {
 	struct session *prev, *next;		/* the worker's list */
@@ -88,6 +89,14 @@ struct session {
 	 * moment we wait for it): the read timeout alone restarts with every
 	 * byte, so a client trickling a byte a second would never time out. */
 	struct event *deadline;
+	/* A message's content, from its DATA or first BDAT to its end, must
+	 * be in by timeout_data plus a second per SESSION_DATA_MIN_RATE bytes
+	 * received: neither the idle timeout (restarted by every byte) nor the
+	 * command deadline of each BDAT bounds the whole. Made at the first
+	 * message, so idle sessions do not pay for it. */
+	struct event *data_deadline;
+	struct timespec data_start;		/* CLOCK_MONOTONIC */
+	unsigned long long data_bytes;		/* content received (none once refused: too big) */
 	unsigned messages;			/* queued in this session */
 };
 
@@ -98,6 +107,7 @@ static __thread struct session *sessions_head;	/* this worker's sessions */
 static __thread bool shutting_down;		/* this worker is stopping */
 
 static void session_process(struct session *s);
+static void session_data_deadline_cb(evutil_socket_t fd, short what, void *arg);
 
 unsigned smtp_session_count(void)
 {
@@ -118,8 +128,16 @@ static void client_ip_text(const struct sockaddr *sa, char *out, size_t size)
 		inet_ntop(AF_INET6, a6, out, (socklen_t)size);
 }
 
+/* The message's content is all in, or abandoned: its deadline is over. */
+static void session_data_stop(struct session *s)
+{
+	if (s->data_deadline != NULL)
+		evtimer_del(s->data_deadline);
+}
+
 static void session_txn_reset(struct session *s)
 {
+	session_data_stop(s);
 	if (s->msg != NULL) {
 		spool_msg_abort(s->msg);
 		s->msg = NULL;
@@ -134,6 +152,8 @@ static void session_free(struct session *s)
 	if (s->deadline != NULL)
 		event_free(s->deadline);
 	session_txn_reset(s);
+	if (s->data_deadline != NULL)
+		event_free(s->data_deadline);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	smtp_proto_free(s->proto);
@@ -372,6 +392,13 @@ static void on_data_start(struct session *s)
 		return;
 	}
 	s->msg = m;
+	if (s->data_deadline == NULL &&
+	    (s->data_deadline = evtimer_new(worker_base(s->worker), session_data_deadline_cb, s)) == NULL)
+		log_fatal("event=fatal reason=\"out of memory for a session timer\"");
+	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
+	s->data_bytes = 0;
+	struct timeval tv = { s->conf->timeout_data, 0 };
+	evtimer_add(s->data_deadline, &tv);
 	struct buf rec = BUF_INIT;
 	received_header(s, spool_msg_id(m), &rec);
 	spool_msg_write(m, rec.data, rec.len);	/* an error shows at commit */
@@ -448,6 +475,7 @@ static void on_data_end(struct session *s, const struct smtp_event *ev)
 	cr->size = ev->size;
 	struct spool_msg *m = s->msg;
 	s->msg = NULL;
+	session_data_stop(s);
 	s->waiting = true;
 	/* Mail for local Maildirs only is delivered before the 250 and never queued
 	 * (queue_direct.c); the session's server keeps that config alive meanwhile. */
@@ -596,6 +624,7 @@ static void session_handle(struct session *s, const struct smtp_event *ev)
 		on_data_start(s);
 		return;
 	case SMTP_EV_DATA_CHUNK:
+		s->data_bytes += ev->len;
 		if (s->msg != NULL)
 			spool_msg_write(s->msg, ev->data, ev->len);
 		return;
@@ -723,6 +752,32 @@ static void session_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	if (s->bev != NULL && !s->closing && !s->waiting)
 		session_timed_out(s, "slow_command");
+}
+
+/*
+ * The message's time is up unless its content came at SESSION_DATA_MIN_RATE
+ * on average: then the deadline is later, and the timer is set for it. A
+ * refused (too big) message earns nothing more, so even endless content
+ * ends by timeout_data + max_message_size / SESSION_DATA_MIN_RATE.
+ */
+static void session_data_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	if (s->bev == NULL || s->closing || s->msg == NULL)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long used_ms = (now.tv_sec - s->data_start.tv_sec) * 1000LL +
+			    (now.tv_nsec - s->data_start.tv_nsec) / 1000000;
+	long long allowed_ms = (long long)s->conf->timeout_data * 1000LL +
+			       (long long)(s->data_bytes * 1000 / SESSION_DATA_MIN_RATE);
+	if (used_ms < allowed_ms) {
+		long long left = allowed_ms - used_ms;
+		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+		evtimer_add(s->data_deadline, &tv);
+		return;
+	}
+	session_timed_out(s, "slow_data");
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)

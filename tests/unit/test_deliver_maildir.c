@@ -351,6 +351,65 @@ static void test_deliver_maildir_header_injection(void **state)
 	buf_free(&got);
 }
 
+/* The one entry of md/sub into name (there must be exactly one). */
+static void only_entry(const char *md, const char *sub, char *name, size_t size)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", md, sub);
+	assert_int_equal(count_entries(path), 1);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			snprintf(name, size, "%s", e->d_name);
+	closedir(d);
+}
+
+static void test_deliver_maildir_once_copy_already_published(void **state)
+{
+	/*
+	 * A run killed after publishing a copy but before the queue recorded
+	 * it: the restarted run's copy of the same (message, recipient) meets
+	 * the name in new/, even without a search, and counts as delivered;
+	 * once a reader moved it to cur/, the search (check) finds it there.
+	 */
+	char md[128], path[512], first[256], name[256];
+	snprintf(md, sizeof(md), "%s/once", dir);
+	int fd = content_fd("", "body\r\n", 6);
+	struct maildir_result res;
+	assert_int_equal(deliver_maildir_once(md, "1000.QID_0", false, "a@b.test", "c@d.test", fd, 0, 6, &res), 0);
+	assert_false(res.already);
+	assert_int_equal(strncmp(res.name, "1000.QID_0.", 11), 0);
+	only_entry(md, "new", first, sizeof(first));
+	assert_string_equal(first, res.name);
+
+	assert_int_equal(deliver_maildir_once(md, "1000.QID_0", false, "a@b.test", "c@d.test", fd, 0, 6, &res), 0);
+	assert_true(res.already);
+	assert_string_equal(res.name, first);
+	only_entry(md, "new", name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/tmp", md);
+	assert_int_equal(count_entries(path), 0);
+
+	/* read by a mail client: moved to cur/ with flags */
+	char from[600], to[600];
+	snprintf(from, sizeof(from), "%s/new/%s", md, first);
+	snprintf(to, sizeof(to), "%s/cur/%s:2,S", md, first);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(deliver_maildir_once(md, "1000.QID_0", true, "a@b.test", "c@d.test", fd, 0, 6, &res), 0);
+	assert_true(res.already);
+	snprintf(path, sizeof(path), "%s/new", md);
+	assert_int_equal(count_entries(path), 0);
+	only_entry(md, "cur", name, sizeof(name));
+
+	/* another recipient of the same message is a copy of its own */
+	assert_int_equal(deliver_maildir_once(md, "1000.QID_1", true, "a@b.test", "e@d.test", fd, 0, 6, &res), 0);
+	assert_false(res.already);
+	only_entry(md, "new", name, sizeof(name));
+	assert_string_equal(name, res.name);
+	close(fd);
+}
+
 static void test_maildir_expand_substitutes(void **state)
 {
 	char out[128];
@@ -406,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_deliver_maildir_failure_cleans_tmp),
 		cmocka_unit_test(test_deliver_maildir_unwritable_is_temporary),
 		cmocka_unit_test(test_deliver_maildir_header_injection),
+		cmocka_unit_test(test_deliver_maildir_once_copy_already_published),
 		cmocka_unit_test(test_maildir_expand_substitutes),
 		cmocka_unit_test(test_maildir_expand_rejects_unsafe),
 	};

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/xalloc.h"
+#include "deliver_maildir.h"
 #include "dns.h"
 #include "outbound_conn.h"
 #include "queue.h"
@@ -655,6 +656,57 @@ static bool idle_after(void *arg)
 	return idle && tries_of(w->id, 0) == w->tries;
 }
 
+static void test_queue_copy_published_by_killed_run_is_not_repeated(void **state)
+{
+	/*
+	 * The run that had this message published both Maildir copies and was
+	 * killed before recording them; a reader moved user2's on to cur/. This
+	 * run started after the message arrived, but its file was written since
+	 * (as when the dead run flushed recipients that were not due and this
+	 * run wrote the others' states first): both copies count, none is made
+	 * again.
+	 */
+	const char *rcpts[] = { "user1@example.test", "user2@example.test" };
+	char id[SPOOL_ID_MAX + 1], md[256], unique[64], from[600], to[600];
+	long long t0 = 1700000000LL, next = 0;
+	make_msg("mx", "s@x.test", rcpts, 2, "Subject: once\r\n\r\nx\r\n", t0, id);
+	struct spool_file f;
+	assert_int_equal(spool_file_open(spool, id, &f), 0);
+	for (size_t i = 0; i < 2; i++) {
+		struct maildir_result res;
+		snprintf(md, sizeof(md), "%s/mail/example.test/user%zu", dir, i + 1);
+		snprintf(unique, sizeof(unique), "%lld.%s_%zu", t0, id, i);
+		assert_int_equal(deliver_maildir_once(md, unique, false, f.env.sender, rcpts[i], f.fd,
+						      f.content_off, f.content_len, &res), 0);
+		if (i == 1) {
+			snprintf(from, sizeof(from), "%s/new/%s", md, res.name);
+			snprintf(to, sizeof(to), "%s/cur/%s:2,S", md, res.name);
+			assert_int_equal(rename(from, to), 0);
+		}
+	}
+	spool_file_close(&f);
+
+	qenv.started = t0 + 10;
+	struct buf log = BUF_INIT;
+	capture_start();
+	assert_int_equal(queue_deliver(&qenv, cfg, id, t0 + 20, 0, &next), QUEUE_OUTCOME_FORGET);
+	capture_stop(&log);
+	char line[256];
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(line, sizeof(line), "event=delivered id=%s to=<%s> delay=20 status=sent mailbox=", id,
+			 rcpts[i]);
+		const char *at = strstr(buf_str(&log), line);
+		assert_non_null(at);
+		char rest[512];
+		snprintf(rest, sizeof(rest), "%.*s", (int)strcspn(at, "\n"), at);
+		assert_non_null(strstr(rest, " already=yes"));
+	}
+	buf_free(&log);
+	assert_int_equal(count_entries("mail/example.test/user1/new"), 1);
+	assert_int_equal(count_entries("mail/example.test/user2/new"), 0);
+	assert_int_equal(count_entries("mail/example.test/user2/cur"), 1);
+}
+
 static void test_queue_hold_release_delete(void **state)
 {
 	struct queue *q = queue_new(base, spool, cfg, 1, dns, pool);
@@ -919,6 +971,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_corrupt_file_is_quarantined, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_deliver_force_ignores_schedule, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_deliver_bounce_fails_pending_and_reports, test_setup,
+						test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_copy_published_by_killed_run_is_not_repeated, test_setup,
 						test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_hold_release_delete, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_flush_and_bounce_while_busy, test_setup, test_teardown),
