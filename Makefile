@@ -10,7 +10,8 @@
 PKGS      := libevent libevent_pthreads libevent_openssl openssl inih libcrypt libcares jansson
 DEB_PKGS  := build-essential pkg-config libevent-dev libinih-dev libssl-dev libcrypt-dev libcmocka-dev \
              python3 python3-pytest swaks openssl dnsmasq-base \
-             libc-ares-dev dovecot-lmtpd libjansson-dev
+             libc-ares-dev dovecot-lmtpd libjansson-dev \
+             nodejs chromium
 
 CC        ?= cc
 ifeq ($(FUZZ),1)
@@ -40,6 +41,10 @@ LDFLAGS   += $(SANFLAGS) -pthread
 # test link against it, so a new module needs no Makefile edit.
 LIB_SRCS  := $(sort $(wildcard src/lib/*.c) $(filter-out src/main.c,$(wildcard src/*.c)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The web console's front end: every file of www/ compiled in (docs/CONSOLE.md).
+WWW_FILES := $(sort $(shell find www -type f ! -path '*/.*' 2>/dev/null))
+WWW_GEN   := $(BUILD)/gen/console_assets
+LIB_OBJS  += $(WWW_GEN).o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tools/*.c))
@@ -58,6 +63,22 @@ all: $(BUILD)/vsmtpd $(TOOL_BINS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+# www.list changes only when a file is added to www/ or removed from it (it is checked at every
+# make: FORCE is phony, as .SECONDARY would let a missing FORCE pass), so the generated C
+# follows both that and every edit of a file.
+$(BUILD)/gen/www.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(WWW_FILES)' | cmp -s - $@ || echo '$(WWW_FILES)' > $@
+
+$(WWW_GEN).c: scripts/embed-assets.py $(BUILD)/gen/www.list $(WWW_FILES)
+	/usr/bin/python3 scripts/embed-assets.py www $@
+
+$(WWW_GEN).o: $(WWW_GEN).c
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/libvsmtpd.a: $(LIB_OBJS)
 	@rm -f $@
@@ -118,7 +139,15 @@ unit: $(UNIT_BINS)
 	  (cd tests/unit && ../../$$t) || failed="$$failed $$t"; done; \
 	if [ -n "$$failed" ]; then echo "unit tests failed:$$failed"; exit 1; fi
 
-integration: $(BUILD)/vsmtpd $(TOOL_BINS)
+# The console's browser tests drive Debian's chromium with playwright-core from npm
+# (tests/browser/package-lock.json); installed again only when the lock file changes.
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq npm; }
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
+integration: $(BUILD)/vsmtpd $(TOOL_BINS) $(BROWSER_DEPS)
 	VSMTPD_BIN=$(abspath $(BUILD)/vsmtpd) VSMTPD_BUILD=$(abspath $(BUILD)) \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make-run.sh — `make run`: start vsmtpd in the foreground with the example
-# config, everything under ./run/ (spool, Maildirs, TLS certificate).
+# config, everything under ./run/ (spool, Maildirs, TLS certificate, the web
+# console's account).
 # $1: the vsmtpd binary.
 set -e
 cd "$(dirname "$0")/.."
@@ -15,11 +16,23 @@ fi
 chmod 600 run/tls/mx.key
 # git does not keep file modes; password files must not be readable by others.
 for f in etc/passwd.example; do [ -f "$f" ] && chmod 600 "$f"; done
+# The example with its console lines turned on. A copy, because the console
+# saves settings into the file it was started with; made again only when the
+# example is newer, so what was saved in the console stays.
+if [ ! run/vsmtpd.conf -nt etc/vsmtpd.conf.example ]; then
+	sed -e 's/^# \(console\(_users\)\{0,1\} *=\)/\1/' etc/vsmtpd.conf.example > run/vsmtpd.conf
+fi
+# A demo admin account with a fresh password at every start (crypt(3) SHA-512, made here).
+password=$(openssl rand -hex 9)
+umask 077
+printf 'admin:%s:admin\n' "$(printf '%s' "$password" | openssl passwd -6 -stdin)" > run/console.users
+umask 022
 cat <<MSG
-vsmtpd: starting with etc/vsmtpd.conf.example (Ctrl-C stops it).
+vsmtpd: starting with run/vsmtpd.conf (etc/vsmtpd.conf.example, console on; Ctrl-C stops it).
   Try:  swaks --server 127.0.0.1:2525 --to user1@example.test
   Mail lands in run/mail/example.test/user1/new/
   The second virtual server: swaks --server 127.0.0.2:2525 --to anyone@example.org
   (lands in run/mail/example.org/anyone/new/). Log lines follow on stderr.
+  Web console: http://127.0.0.1:8025/  user admin, password $password
 MSG
-exec "$bin" -c etc/vsmtpd.conf.example
+exec "$bin" -c run/vsmtpd.conf

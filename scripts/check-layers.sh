@@ -5,7 +5,7 @@
 #     libevent, no OpenSSL, no sockets or threads.
 set -u
 cd "$(dirname "$0")/.." || exit 1
-PURE="address smtp_proto spool_format auth_sasl queue_sched message smtp_client dsn addrlist"
+PURE="address smtp_proto spool_format auth_sasl queue_sched message smtp_client dsn addrlist config_edit stats_ring"
 fail=0
 for f in src/lib/*.[ch]; do
 	if grep -nE '^#include "' "$f" | grep -vE '"lib/' ; then

@@ -97,8 +97,7 @@ static bool hash_char_ok(unsigned char ch)
 	       ch == '.' || ch == '/' || ch == '$' || ch == '=' || ch == ',';
 }
 
-/* NULL when hash is acceptable, else why not (no hash text in it). */
-static const char *hash_problem(const char *hash)
+const char *auth_hash_problem(const char *hash)
 {
 	size_t len = strlen(hash);
 	if (len >= CRYPT_OUTPUT_SIZE)
@@ -133,11 +132,15 @@ static const char *hash_problem(const char *hash)
 	return NULL;
 }
 
-static void load_line(struct load_ctx *c, char *line, size_t len, int lineno)
+#define AUTH_STR_(x) #x
+#define AUTH_STR(x) AUTH_STR_(x)
+
+char *auth_secret_entry(char *line, size_t len, const char **why)
 {
+	*why = NULL;
 	if (memchr(line, '\0', len) != NULL) {
-		load_error(c, lineno, "NUL byte in line");
-		return;
+		*why = "NUL byte in line";
+		return NULL;
 	}
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || is_blank(line[len - 1])))
 		line[--len] = '\0';
@@ -146,9 +149,36 @@ static void load_line(struct load_ctx *c, char *line, size_t len, int lineno)
 		len--;
 	}
 	if (len == 0 || line[0] == '#')
-		return;
+		return NULL;
 	if (len > AUTH_USERS_LINE_MAX) {
-		load_error(c, lineno, "line longer than %d characters", AUTH_USERS_LINE_MAX);
+		*why = "line longer than " AUTH_STR(AUTH_USERS_LINE_MAX) " characters";
+		return NULL;
+	}
+	return line;
+}
+
+const char *auth_name_problem(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0)
+		return "empty user name";
+	if (len > AUTH_USER_MAX)
+		return "user name longer than " AUTH_STR(AUTH_USER_MAX) " octets";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch <= 0x20 || ch == 0x7f)
+			return "user name contains a blank or control character";
+	}
+	return NULL;
+}
+
+static void load_line(struct load_ctx *c, char *text, size_t len, int lineno)
+{
+	const char *why;
+	char *line = auth_secret_entry(text, len, &why);
+	if (line == NULL) {
+		if (why != NULL)
+			load_error(c, lineno, "%s", why);
 		return;
 	}
 	char *colon = strchr(line, ':');
@@ -161,26 +191,13 @@ static void load_line(struct load_ctx *c, char *line, size_t len, int lineno)
 	char *more = strchr(hash, ':');
 	if (more != NULL)
 		*more = '\0';	/* /etc/shadow's aging fields: ignored */
-
-	size_t ulen = strlen(line);
-	if (ulen == 0) {
-		load_error(c, lineno, "empty user name");
+	if ((why = auth_name_problem(line)) != NULL) {
+		load_error(c, lineno, "%s", why);
 		return;
-	}
-	if (ulen > AUTH_USER_MAX) {
-		load_error(c, lineno, "user name longer than %d octets", AUTH_USER_MAX);
-		return;
-	}
-	for (size_t i = 0; i < ulen; i++) {
-		unsigned char ch = (unsigned char)line[i];
-		if (ch <= 0x20 || ch == 0x7f) {
-			load_error(c, lineno, "user name contains a blank or control character");
-			return;
-		}
 	}
 	bool disabled = hash[0] == '\0' || hash[0] == '*' || hash[0] == '!';
 	if (!disabled) {
-		const char *why = hash_problem(hash);
+		why = auth_hash_problem(hash);
 		if (why != NULL) {
 			load_error(c, lineno, "user '%s': %s", line, why);
 			return;
@@ -384,15 +401,19 @@ bool auth_users_check(const struct auth_users *u, const char *user, const char *
 	if (u->n > 0 && strlen(user) <= AUTH_USER_MAX)
 		e = bsearch(user, u->users, u->n, sizeof(*u->users), user_key_cmp);
 	bool usable = e != NULL && e->hash != NULL && password[0] != '\0';
-	const char *hash = usable ? e->hash : u->dummy;
+	bool match = auth_hash_verify(password, usable ? e->hash : u->dummy);
+	return usable && match;
+}
 
+bool auth_hash_verify(const char *password, const char *hash)
+{
 	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
 	const char *got = crypt_r(password, hash, cd);
 	/* "*" starts libxcrypt's failure tokens; a valid hash never does. */
 	bool match = got != NULL && got[0] != '*' && equal_consttime(got, hash);
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
-	return usable && match;
+	return match;
 }
 
 /* ---- failure throttle ---------------------------------------------------- */

@@ -47,6 +47,31 @@ struct auth_users;
 int auth_users_load(const char *path, struct auth_users **out, struct buf *errors);
 
 /*
+ * The lines of a file of accounts (this users file, the web console's):
+ * auth_secret_entry() takes one line as getline() read it (len octets) and
+ * returns its entry, blanks around it and the line end removed in place;
+ * NULL for a blank or "#" line, and for a bad one with a static reason in
+ * *why (else NULL): a NUL byte, more than AUTH_USERS_LINE_MAX octets.
+ * auth_name_problem() is NULL for a user name as the rules above allow
+ * one, else why not. Any thread.
+ */
+char *auth_secret_entry(char *line, size_t len, const char **why);
+const char *auth_name_problem(const char *name);
+
+/*
+ * NULL when hash is a crypt(3) string auth_users_load() accepts (the rules
+ * above), else a static sentence saying why not, with no hash text in it.
+ * Shared with the console's accounts file (console_auth.c). Any thread.
+ */
+const char *auth_hash_problem(const char *hash);
+
+/*
+ * True when crypt_r(password, hash) gives hash back: one crypt_r() and a
+ * constant-time comparison, whatever the outcome. Any thread.
+ */
+bool auth_hash_verify(const char *password, const char *hash);
+
+/*
  * Opens a file of secrets (`what` names it in errors: "users file",
  * "credentials file") for reading: NULL with "path: message\n" appended to
  * *errors when it cannot be opened, is not a regular file, or grants

@@ -11,7 +11,8 @@
  * and sender_login files) are checked. Value syntax lives in
  * config_value.c, users files in config_users.c, sender_login files in
  * config_login.c, the rules between TLS and AUTH keys (and building the
- * TLS contexts and AUTH accounts a snapshot owns) in config_tls.c; nothing
+ * TLS contexts and AUTH accounts a snapshot owns) in config_tls.c, the
+ * console's keys (its accounts and certificate) in config_console.c; nothing
  * here validates a key by name.
  *
  * inih is fed through our own reader, which counts lines (Debian builds
@@ -44,6 +45,7 @@
 
 #include "auth.h"
 #include "config_keys.h"
+#include "console_auth.h"
 #include "lib/xalloc.h"
 
 enum line_kind {
@@ -575,6 +577,8 @@ static void config_free(struct config *c)
 		free(srv->name);
 		free(srv->file);
 	}
+	console_accounts_free(c->global.console_db);
+	SSL_CTX_free(c->global.console_tls_ctx);
 	for (size_t k = 0; k < config_nkeys; k++)
 		if (config_keys[k].scope == CONFIG_SCOPE_GLOBAL)
 			config_value_free(&config_keys[k], &c->global);
@@ -689,8 +693,9 @@ static struct config *config_build(struct config_loader *ld)
 	c->refs = 1;
 	c->path = xstrdup(ld->path);
 	const struct raw_section *g = section_find(ld, SECTION_GLOBAL, NULL);
+	int *glines = xcalloc(config_nkeys, sizeof(*glines));
 	section_build(ld, g, CONFIG_SCOPE_GLOBAL, &c->global, "[global]", g != NULL ? g->line : 0,
-		      NULL);
+		      glines);
 
 	size_t n = 0;
 	for (size_t i = 0; i < ld->nsections; i++)
@@ -722,7 +727,9 @@ static struct config *config_build(struct config_loader *ld)
 		config_tls_build(ld, &c->servers[i], lines + i * config_nkeys, c->servers[i].line);
 		config_outbound_build(ld, &c->servers[i], lines + i * config_nkeys, c->servers[i].line);
 	}
+	config_console_build(ld, c, glines);
 	buf_free(&t);
+	free(glines);
 	free(lines);
 	free(listen_lines);
 	return c;
@@ -730,8 +737,13 @@ static struct config *config_build(struct config_loader *ld)
 
 int config_load(const char *path, struct config **out, struct buf *errors)
 {
+	return config_load_as(path, path, out, errors);
+}
+
+int config_load_as(const char *path, const char *name, struct config **out, struct buf *errors)
+{
 	*out = NULL;
-	struct config_loader ld = { .path = path, .cur = -1, .last = -1 };
+	struct config_loader ld = { .path = name, .cur = -1, .last = -1 };
 	ld.f = fopen(path, "r");
 	struct stat st;
 	if (ld.f != NULL && fstat(fileno(ld.f), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -740,7 +752,7 @@ int config_load(const char *path, struct config **out, struct buf *errors)
 		errno = EISDIR;
 	}
 	if (ld.f == NULL) {
-		buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+		buf_printf(errors, "%s: cannot open: %s\n", name, strerror(errno));
 		return -1;
 	}
 	int rc = ini_parse_stream(reader, &ld, handler, &ld);

@@ -30,6 +30,7 @@
 #define CONFIG_RETRY_MAX 32
 
 struct auth_users;
+struct console_accounts;
 
 /* starttls and auth: whether the server offers the extension, and whether
  * a client must use it before sending mail. */
@@ -178,6 +179,8 @@ struct config_global {
 	size_t nconsole;
 	char *console_users;		/* its accounts file */
 	char *console_cert, *console_key;	/* set: HTTPS */
+	struct console_accounts *console_db;	/* console_users, loaded (config_console.c); NULL: off */
+	SSL_CTX *console_tls_ctx;	/* built from console_cert and console_key; NULL: HTTP */
 };
 
 struct config {
@@ -202,6 +205,14 @@ struct config {
  * thread; touches no global state but OpenSSL's error queue.
  */
 int config_load(const char *path, struct config **out, struct buf *errors);
+
+/*
+ * config_load() of the file at path, named `name` in every message and in
+ * the snapshot (c->path, each server's file): `config.set` checks the
+ * edited text in a temporary file beside the config, and its errors must
+ * name the config file itself.
+ */
+int config_load_as(const char *path, const char *name, struct config **out, struct buf *errors);
 
 /*
  * config_ref() adds a reference and returns c; config_unref() drops one and

@@ -388,6 +388,51 @@ const char *config_page_name(enum config_page page)
 	return page < sizeof(names) / sizeof(names[0]) ? names[page] : NULL;
 }
 
+const char *config_type_name(enum config_type type)
+{
+	switch (type) {
+	case CONFIG_T_PATH:
+		return "path";
+	case CONFIG_T_WORD:
+		return "name";
+	case CONFIG_T_ENUM:
+		return "choice";
+	case CONFIG_T_UINT:
+		return "number";
+	case CONFIG_T_SIZE:
+		return "size";
+	case CONFIG_T_DURATION:
+		return "duration";
+	case CONFIG_T_LISTEN:
+		return "addresses";
+	case CONFIG_T_DOMAIN:
+		return "domain";
+	case CONFIG_T_ADDRESS:
+		return "address";
+	case CONFIG_T_DOMAINS:
+		return "domains";
+	case CONFIG_T_MAILBOX:
+		return "mailbox";
+	case CONFIG_T_CIDRS:
+		return "networks";
+	case CONFIG_T_RETRY:
+		return "durations";
+	case CONFIG_T_BOOL:
+		return "yes/no";
+	case CONFIG_T_STRING:
+		return "text";
+	case CONFIG_T_CERTS:
+		return "certificates";
+	case CONFIG_T_NEXTHOP:
+		return "host";
+	case CONFIG_T_RESOLVER:
+		return "resolver";
+	case CONFIG_T_TLS_POLICIES:
+		return "policies";
+	}
+	return "text";
+}
+
 const struct config_key *config_key_find(const char *name)
 {
 	for (size_t i = 0; i < config_nkeys; i++)
@@ -421,6 +466,14 @@ const char config_example[] =
 	"workers = auto               ; I/O threads: auto = one per CPU\n"
 	"dns     = system             ; resolver for MX lookups; or IP:port\n"
 	"control = ./run/control.sock ; vsmtpctl talks to the daemon here\n"
+	"\n"
+	"# The web console (docs/CONSOLE.md), off unless console is set. `make run`\n"
+	"# turns these two lines on (in ./run/vsmtpd.conf) and makes an admin account\n"
+	"# in ./run/console.users, printing its password: http://127.0.0.1:8025/\n"
+	"# console       = 127.0.0.1:8025        ; keep it on loopback or a management net\n"
+	"# console_users = ./run/console.users   ; name:crypt-hash:role lines, mode 600\n"
+	"# console_cert  = ./run/tls/mx.pem      ; both set: HTTPS only, Secure cookies\n"
+	"# console_key   = ./run/tls/mx.key\n"
 	"\n"
 	"[server mx]\n"
 	"listen         = 127.0.0.1:2525   ; IP:port list; add \"tls\" after one for implicit TLS\n"

@@ -58,6 +58,9 @@ enum config_type {
 	CONFIG_T_TLS_POLICIES,	/* "domain:policy" list -> struct config_tls_policy[] */
 };
 
+/* A short word for people (the console's key list): "size", "duration", "yes/no", ... */
+const char *config_type_name(enum config_type type);
+
 enum config_scope {
 	CONFIG_SCOPE_GLOBAL,	/* [global] -> struct config_global */
 	CONFIG_SCOPE_SERVER,	/* [server NAME] -> struct config_server */
@@ -81,9 +84,10 @@ enum config_page {
 
 struct config_key {
 	const char *name;
-	enum config_page page;
 	enum config_scope scope;
 	enum config_type type;
+	unsigned flags;		/* CONFIG_KEY_* */
+	enum config_page page;	/* [server] keys: the console's tab */
 	size_t off;		/* the field, from the start of the scope's struct */
 	size_t off_n;		/* list types: the size_t count field */
 	const char *def;	/* default as a user writes it; NULL: none (field stays 0/NULL) */
@@ -92,7 +96,6 @@ struct config_key {
 	unsigned (*auto_fn)(void);	/* CONFIG_T_UINT: the value "auto" means, or NULL */
 	unsigned long long min, max;	/* UINT, SIZE, DURATION, and each RETRY item */
 	const struct config_choice *choices;	/* ENUM, STRING; ends with a NULL name */
-	unsigned flags;		/* CONFIG_KEY_* */
 	const char *doc;	/* one line (Markdown) for docs/CONFIG.md */
 	const char *example;	/* a typical value */
 };
@@ -249,6 +252,15 @@ const char *config_loader_path(const struct config_loader *ld);
 struct config_server;
 void config_tls_build(struct config_loader *ld, struct config_server *srv, const int *lines,
 		      int section_line);
+
+/*
+ * The console keys of [global] (config_console.c), once every section is
+ * built: checks the rules between them, loads c->global.console_db and
+ * builds c->global.console_tls_ctx. lines as for config_tls_build(), for
+ * the [global] rows.
+ */
+struct config;
+void config_console_build(struct config_loader *ld, struct config *c, const int *lines);
 
 /*
  * The outbound keys of one server (config_outbound.c), after every key was

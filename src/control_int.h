@@ -53,4 +53,11 @@ int control_queue_summary(struct daemon *d, json_t *req, json_t **result, struct
 /* control_submit.c */
 int control_submit(struct daemon *d, json_t *req, json_t **result, struct buf *err);
 
+/* control_config.c */
+int control_config_keys(struct daemon *d, json_t *req, json_t **result, struct buf *err);
+int control_config_set(struct daemon *d, json_t *req, json_t **result, struct buf *err);
+
+/* control_history.c */
+int control_stats_history(struct daemon *d, json_t *req, json_t **result, struct buf *err);
+
 #endif

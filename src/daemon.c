@@ -34,6 +34,17 @@ static bool same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* The same addresses, TLS flags and order (the normalised text says both address and port). */
+static bool same_listen(const struct config_listen *a, size_t na, const struct config_listen *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].tls != b[i].tls || strcmp(a[i].text, b[i].text) != 0)
+			return false;
+	return true;
+}
+
 /* Logs each global setting that changed but only applies at start. */
 static void daemon_warn_restart(const struct config_global *o, const struct config_global *n)
 {
@@ -51,6 +62,10 @@ static void daemon_warn_restart(const struct config_global *o, const struct conf
 		{ "max_outbound_connections", o->max_outbound_connections == n->max_outbound_connections },
 		{ "outbound_idle_time", o->outbound_idle_time == n->outbound_idle_time },
 		{ "log", o->log == n->log },
+		{ "metrics", same_listen(o->metrics, o->nmetrics, n->metrics, n->nmetrics) },
+		{ "console", same_listen(o->console, o->nconsole, n->console, n->nconsole) },
+		{ "console_cert", same_str(o->console_cert, n->console_cert) },
+		{ "console_key", same_str(o->console_key, n->console_key) },
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!keys[i].same)
@@ -81,16 +96,18 @@ int daemon_reload(struct daemon *d, struct buf *errors, struct buf *added, struc
 	}
 	/* 2. servers that stay: new settings, the same sockets */
 	for (size_t i = 0; i < nc->nservers; i++) {
-		struct server *old = NULL;
-		for (size_t j = 0; j < d->nservers && old == NULL; j++)
-			if (d->servers[j] != NULL && strcmp(d->servers[j]->name, nc->servers[i].name) == 0)
-				old = d->servers[j];
-		if (old == NULL)
+		size_t j = 0;
+		while (j < d->nservers &&
+		       (d->servers[j] == NULL || strcmp(d->servers[j]->name, nc->servers[i].name) != 0))
+			j++;
+		if (j == d->nservers)
 			continue;
+		struct server *old = d->servers[j];
 		if (server_reconfigure(old, nc, &nc->servers[i], &ns[i], err, sizeof(err)) < 0)
 			log_error("event=reload_error server=%s reason=\"%s\"", old->name, err);
 		buf_printf(changed, "%s\n", old->name);
 		server_stop(old);
+		d->servers[j] = NULL;	/* it may be freed: the next names must not be read from it */
 	}
 	/* 3. new servers */
 	for (size_t i = 0; i < nc->nservers; i++) {

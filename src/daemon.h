@@ -24,6 +24,7 @@
 
 #define VSMTPD_VERSION "0.1.0"
 
+struct console;
 struct control;
 struct metrics;
 
@@ -41,6 +42,7 @@ struct daemon {
 	size_t nservers;
 	struct control *control;
 	struct metrics *metrics;	/* NULL: off */
+	struct console *console;	/* the web console; NULL: off */
 	struct event *sig_term, *sig_int, *sig_hup, *shutdown_timer;
 	int shutdown_ticks;
 };

@@ -6,14 +6,15 @@
  *   2. open the spool (creates it, removes crash leftovers in tmp/);
  *   3. start the worker threads and bind every virtual server's listeners
  *      (as root when ports < 1024 need it);
- *   4. open the control socket (control.c), hand the spool to [global]
- *      user and drop privileges;
+ *   4. open the control socket (control.c), the metrics endpoint and the
+ *      web console (console.c: its port may be privileged too), hand the
+ *      spool to [global] user and drop privileges;
  *   5. recover the queue from the spool, then log "event=ready".
  * SIGHUP re-reads the config (daemon_reload(), as `vsmtpctl reload` does).
- * Shutdown (SIGTERM/SIGINT): close the control socket and listeners, tell every session to end
- * (one whose message is being committed finishes the commit and gets its
- * reply), wait for them, then stop deliveries and the spool's commit
- * threads, and exit 0.
+ * Shutdown (SIGTERM/SIGINT): close the control socket, the console and the
+ * listeners, tell every session to end (one whose message is being
+ * committed finishes the commit and gets its reply), wait for them, then
+ * stop deliveries and the spool's commit threads, and exit 0.
  * Nothing else lives here: each step is a call into its module.
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "console.h"
 #include "control.h"
 #include "daemon.h"
 #include "dns.h"
@@ -46,6 +49,26 @@
 #define DEFAULT_CONFIG "/etc/vsmtpd/vsmtpd.conf"
 #define COMMIT_THREADS 16	/* parallel fsyncs let the kernel merge journal commits */
 #define SHUTDOWN_WAIT_SECONDS 30
+
+/*
+ * Every connection, spool and Maildir file is a descriptor: the soft limit
+ * (often 1024, barely above the default max_connections) is raised to the
+ * hard one, as far as the kernel allows. Running out is survivable (the
+ * listeners pause, server.c) but refuses clients that could be served.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("event=fd_limit from=%llu to=%llu", (unsigned long long)was,
+			 (unsigned long long)rl.rlim_cur);
+	else
+		log_warn("event=fd_limit limit=%llu error=\"%s\"", (unsigned long long)was, strerror(errno));
+}
 
 static void usage(FILE *f)
 {
@@ -93,6 +116,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	d->control = NULL;
 	metrics_close(d->metrics);
 	d->metrics = NULL;
+	console_close(d->console);
+	d->console = NULL;
 	for (size_t i = 0; i < d->nservers; i++)
 		server_stop(d->servers[i]);
 	d->nservers = 0;
@@ -162,6 +187,9 @@ static void start(struct daemon *d)
 	err[0] = '\0';
 	d->metrics = metrics_open(d, err, sizeof(err));
 	if (d->metrics == NULL && err[0] != '\0')
+		log_fatal("event=fatal reason=\"%s\"", err);
+	d->console = console_open(d, err, sizeof(err));
+	if (d->console == NULL && err[0] != '\0')
 		log_fatal("event=fatal reason=\"%s\"", err);
 	drop_privileges(d);
 
@@ -244,6 +272,7 @@ int main(int argc, char **argv)
 	}
 
 	log_init(d.cfg->global.log);
+	raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	d.base = event_base_new();

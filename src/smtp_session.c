@@ -50,6 +50,7 @@
 #include "queue_direct.h"
 #include "smtp_proto.h"
 #include "spool.h"
+#include "stats.h"
 #include "tls.h"
 
 #define SESSION_FEED (16u * 1024)		/* bytes handed to the engine per step */
@@ -424,6 +425,7 @@ static void session_commit_done(void *arg)
 	if (err == 0) {
 		s->messages++;
 		atomic_fetch_add(&s->server->counters.messages, 1);
+		stats_count_accepted(s->server->name);
 		atomic_fetch_add(&s->server->counters.bytes_in, size);
 		log_info("event=queued session=%llx id=%s server=%s from=<%s> nrcpt=%zu size=%llu",
 			 s->id, s->env.id, s->server->name, s->env.sender, s->env.nrcpts, size);

@@ -18,7 +18,9 @@
  * lower-case words are the command; an UPPER word is a required argument
  * and [UPPER] an optional one, sent under its lower-cased name; [--opt
  * VALUE] is an option sent as "opt" (a VALUE written a|b|c allows only
- * those); "[A | --opt VALUE]" allows one of its parts at most.
+ * those); "[A | --opt VALUE]" allows one of its parts at most; a last
+ * "UPPER..." takes one or more arguments, which the command's own builder
+ * turns into the request (config set: KEY=VALUE pairs into "settings").
  *
  * Exit status (sysexits.h): 0 done; 1 the daemon refused (its sentence on
  * stderr); 64 usage; 69 the daemon cannot be reached or did not answer;
@@ -49,6 +51,7 @@
 #define CTL_TIMEOUT_MS (60 * 1000)		/* a reload reads certificates; nothing takes a minute */
 #define CTL_REPLY_MAX (512u * 1024 * 1024)	/* queue.list of a huge queue, but not unbounded */
 #define CTL_SLOTS_MAX 4			/* arguments one grammar may have */
+#define CTL_REPEAT_MAX 64		/* arguments one "UPPER..." takes */
 #define CTL_WORDS_MAX 2			/* words naming a command */
 #define CTL_TOKEN_MAX 48
 #define CTL_USAGE_COLUMN 36		/* where a command's line of usage text starts */
@@ -62,6 +65,8 @@ static void print_server_list(json_t *result, json_t *req);
 static void print_server_show(json_t *result, json_t *req);
 static void print_server_state(json_t *result, json_t *req);
 static void print_reload(json_t *result, json_t *req);
+static void print_config_keys(json_t *result, json_t *req);
+static void print_config_set(json_t *result, json_t *req);
 static void print_stats(json_t *result, json_t *req);
 static void print_queue_list(json_t *result, json_t *req);
 static void print_queue_show(json_t *result, json_t *req);
@@ -69,38 +74,57 @@ static void print_queue_flush(json_t *result, json_t *req);
 static void print_queue_action(json_t *result, json_t *req);
 static void print_queue_summary(json_t *result, json_t *req);
 
+struct ctl_grammar;
+/* Fills the request's arguments from the command line (the "cmd" is set already). */
+typedef void (*ctl_build_fn)(json_t *req, const struct ctl_grammar *gr);
+
+static void build_config_set(json_t *req, const struct ctl_grammar *gr);
+static void build_config_unset(json_t *req, const struct ctl_grammar *gr);
+
 struct ctl_cmd {
 	const char *grammar;
 	const char *api;	/* "cmd" of the request */
 	ctl_print_fn print;	/* NULL: the reply starts a stream of lines (monitor) */
 	const char *doc;
+	ctl_build_fn build;	/* NULL: each argument under its slot's name */
 };
 
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "status", "status", print_status, "the daemon: version, pid, uptime, config" },
-	{ "server list", "server.list", print_server_list, "the virtual servers, their state and counters" },
+	{ "status", "status", print_status, "the daemon: version, pid, uptime, config", NULL },
+	{ "server list", "server.list", print_server_list,
+	  "the virtual servers, their state and counters", NULL },
 	{ "server show NAME", "server.show", print_server_show,
-	  "a server's settings, as the config writes them" },
-	{ "server stop NAME", "server.stop", print_server_state, "close its listeners; sessions finish" },
-	{ "server start NAME", "server.start", print_server_state, "open the listeners of a stopped server" },
+	  "a server's settings, as the config writes them", NULL },
+	{ "server stop NAME", "server.stop", print_server_state,
+	  "close its listeners; sessions finish", NULL },
+	{ "server start NAME", "server.start", print_server_state,
+	  "open the listeners of a stopped server", NULL },
 	{ "server pause NAME", "server.pause", print_server_state,
-	  "answer new connections 421; sessions finish" },
-	{ "server resume NAME", "server.resume", print_server_state, "back to running from paused" },
-	{ "reload", "reload", print_reload, "read the config file again (on errors nothing changes)" },
-	{ "monitor", "monitor", NULL, "the daemon's log lines as they are written, until interrupted" },
-	{ "stats [NAME]", "stats", print_stats, "counters, of every server or of one" },
+	  "answer new connections 421; sessions finish", NULL },
+	{ "server resume NAME", "server.resume", print_server_state, "back to running from paused", NULL },
+	{ "reload", "reload", print_reload, "read the config file again (on errors nothing changes)", NULL },
+	{ "config keys", "config.keys", print_config_keys,
+	  "every [server] key: its page, type and default", NULL },
+	{ "config set SERVER KEY=VALUE...", "config.set", print_config_set,
+	  "change settings in the config file, then reload", build_config_set },
+	{ "config unset SERVER KEY...", "config.set", print_config_set,
+	  "remove settings from the config file, then reload", build_config_unset },
+	{ "monitor", "monitor", NULL, "the daemon's log lines as they are written, until interrupted", NULL },
+	{ "stats [NAME]", "stats", print_stats, "counters, of every server or of one", NULL },
 	{ "queue list [--domain DOMAIN] [--sender ADDRESS] [--state pending|deferred|held]", "queue.list",
-	  print_queue_list, "queued messages, like mailq" },
-	{ "queue show ID", "queue.show", print_queue_show, "one message: envelope, recipients, headers" },
+	  print_queue_list, "queued messages, like mailq", NULL },
+	{ "queue show ID", "queue.show", print_queue_show,
+	  "one message: envelope, recipients, headers", NULL },
 	{ "queue flush [ID | --domain DOMAIN]", "queue.flush", print_queue_flush,
-	  "try now: one message, a domain's, or all" },
-	{ "queue hold ID", "queue.hold", print_queue_action, "set a message aside until released" },
-	{ "queue release ID", "queue.release", print_queue_action, "put a held message back, tried now" },
-	{ "queue delete ID", "queue.delete", print_queue_action, "remove a message without a report" },
+	  "try now: one message, a domain's, or all", NULL },
+	{ "queue hold ID", "queue.hold", print_queue_action, "set a message aside until released", NULL },
+	{ "queue release ID", "queue.release", print_queue_action,
+	  "put a held message back, tried now", NULL },
+	{ "queue delete ID", "queue.delete", print_queue_action, "remove a message without a report", NULL },
 	{ "queue bounce ID", "queue.bounce", print_queue_action,
-	  "fail its pending recipients, with a report" },
+	  "fail its pending recipients, with a report", NULL },
 	{ "queue summary", "queue.summary", print_queue_summary,
-	  "recipients by domain and age, like qshape" },
+	  "recipients by domain and age, like qshape", NULL },
 };
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
@@ -111,7 +135,10 @@ struct ctl_slot {
 	char meta[CTL_TOKEN_MAX];	/* "DOMAIN", "NAME", or the choices "pending|deferred|held" */
 	bool optional;
 	int group;			/* > 0: at most one slot of the group may be given */
-	const char *value;
+	bool repeat;			/* "UPPER...": takes every argument left */
+	const char *value;		/* the (first) argument given */
+	const char *values[CTL_REPEAT_MAX];	/* repeat: all of them */
+	size_t nvalues;
 };
 
 struct ctl_grammar {
@@ -162,6 +189,10 @@ static void grammar_slot(struct ctl_grammar *gr, const char *s, size_t len, bool
 	}
 	if (!is_upper_word(s))
 		grammar_bug(g);
+	if (len > 3 && memcmp(s + len - 3, "...", 3) == 0) {
+		sl->repeat = true;
+		len -= 3;
+	}
 	copy_token(sl->meta, s, len, g);
 	copy_token(sl->key, s, len, g);
 	for (char *p = sl->key; *p != '\0'; p++)
@@ -310,7 +341,7 @@ static struct ctl_slot *slot_by_flag(struct ctl_grammar *gr, const char *flag, s
 static struct ctl_slot *next_positional(struct ctl_grammar *gr)
 {
 	for (size_t i = 0; i < gr->nslots; i++)
-		if (gr->slots[i].flag[0] == '\0' && gr->slots[i].value == NULL)
+		if (gr->slots[i].flag[0] == '\0' && (gr->slots[i].value == NULL || gr->slots[i].repeat))
 			return &gr->slots[i];
 	return NULL;
 }
@@ -391,9 +422,12 @@ static void slots_fill(struct ctl_grammar *gr, int argc, char **argv, struct ctl
 		if (a[0] == '-' && a[1] != '\0')
 			usage_error("'%s' has no option %s", words_of(gr), a);
 		struct ctl_slot *sl = next_positional(gr);
-		if (sl == NULL)
+		if (sl == NULL || (sl->repeat && sl->nvalues == CTL_REPEAT_MAX))
 			usage_error("too many arguments for '%s': %s", words_of(gr), a);
-		sl->value = a;
+		if (sl->value == NULL)
+			sl->value = a;
+		if (sl->repeat)
+			sl->values[sl->nvalues++] = a;
 	}
 	slots_check(gr);
 }
@@ -402,10 +436,41 @@ static json_t *request_build(const struct ctl_cmd *cmd, const struct ctl_grammar
 {
 	json_t *req = json_object();
 	json_object_set_new(req, "cmd", json_string(cmd->api));
+	if (cmd->build != NULL) {
+		cmd->build(req, gr);
+		return req;
+	}
 	for (size_t i = 0; i < gr->nslots; i++)
 		if (gr->slots[i].value != NULL)
 			json_object_set_new(req, gr->slots[i].key, json_string(gr->slots[i].value));
 	return req;
+}
+
+/* config set SERVER KEY=VALUE...: {"server", "settings": {KEY: VALUE}}; VALUE may be empty. */
+static void build_config_set(json_t *req, const struct ctl_grammar *gr)
+{
+	json_t *settings = json_object();
+	const struct ctl_slot *pairs = &gr->slots[1];
+	for (size_t i = 0; i < pairs->nvalues; i++) {
+		const char *eq = strchr(pairs->values[i], '=');
+		if (eq == NULL || eq == pairs->values[i])
+			usage_error("expected KEY=VALUE, not '%s'", pairs->values[i]);
+		char *key = xstrndup(pairs->values[i], (size_t)(eq - pairs->values[i]));
+		json_object_set_new(settings, key, json_string(eq + 1));
+		free(key);
+	}
+	json_object_set_new(req, "server", json_string(gr->slots[0].value));
+	json_object_set_new(req, "settings", settings);
+}
+
+/* config unset SERVER KEY...: {"server", "settings": {KEY: null}}. */
+static void build_config_unset(json_t *req, const struct ctl_grammar *gr)
+{
+	json_t *settings = json_object();
+	for (size_t i = 0; i < gr->slots[1].nvalues; i++)
+		json_object_set_new(settings, gr->slots[1].values[i], json_null());
+	json_object_set_new(req, "server", json_string(gr->slots[0].value));
+	json_object_set_new(req, "settings", settings);
 }
 
 /* ---- where the socket is --------------------------------------------------- */
@@ -897,6 +962,36 @@ static void print_reload(json_t *result, json_t *req)
 		if (json_array_size(v) > 0)
 			printf("  %s: %s\n", key, member(servers, key));
 	}
+}
+
+/* One line per key: name, page, type, default (the doc is in --json and docs/CONFIG.md). */
+static void print_config_keys(json_t *result, json_t *req)
+{
+	struct table t;
+	table_init(&t, "llll");
+	table_cell(&t, "KEY");
+	table_cell(&t, "PAGE");
+	table_cell(&t, "TYPE");
+	table_cell(&t, "DEFAULT");
+	size_t i;
+	json_t *k;
+	json_array_foreach(result, i, k) {
+		table_cell(&t, "%s", member(k, "name"));
+		table_cell(&t, "%s", member(k, "page"));
+		table_cell(&t, "%s", member(k, "type"));
+		table_cell(&t, "%s", member(k, "default"));
+	}
+	table_print(&t, "");
+}
+
+static void print_config_set(json_t *result, json_t *req)
+{
+	json_t *changed = json_object_get(result, "changed");
+	if (json_array_size(changed) > 0)
+		printf("changed in %s: %s\n", member(req, "server"), member(result, "changed"));
+	else
+		printf("%s: the config file already said so\n", member(req, "server"));
+	print_reload(result, req);
 }
 
 /* "name  value" lines of a counters object, numbers right-aligned. */

@@ -267,6 +267,10 @@ def test_vsmtpctl_unknown_server_is_the_daemons_error_exit_1(env, args):
     (("queue", "list", "--bogus", "x"), "'queue list' has no option --bogus"),
     (("queue", "flush", "ID1", "--domain", "x.test"), "give ID or --domain, not both"),
     (("-x", "status"), "unknown option"),
+    (("config", "set", "mx"), "'config set' needs KEY=VALUE"),
+    (("config", "set", "mx", "max_recipients"), "expected KEY=VALUE, not 'max_recipients'"),
+    (("config", "set", "mx", "=5"), "expected KEY=VALUE, not '=5'"),
+    (("config", "unset", "mx"), "'config unset' needs KEY"),
 ])
 def test_vsmtpctl_usage_errors_exit_64(env, args, says):
     # no daemon: a usage error is found before any connection
@@ -332,6 +336,52 @@ def test_vsmtpctl_reload_with_a_broken_config_reports_the_daemons_errors(env):
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert p.stderr.startswith("%s:%d: timeout_data = 'forever': " % (env.conf, lines)), p.stderr
     assert ctl(env, "status", check=0)
+
+
+# ---- the config file ----------------------------------------------------------------------
+
+def test_vsmtpctl_config_set_and_unset_edit_the_file(env):
+    env.start()
+    before = env.conf.read_text()
+    p = ctl(env, "config", "set", "mx", "max_recipients=7", "retry=5m 1h", check=0)
+    assert p.stdout == "changed in mx: max_recipients, retry\nconfig reloaded\n  reloaded: mx\n", p.stdout
+    assert env.conf.read_text() == before.replace("max_recipients = 100\n", "max_recipients = 7\n") + \
+        "retry = 5m 1h\n"
+    show = settings_of(ctl(env, "server", "show", "mx", check=0).stdout)[0]
+    assert show["max_recipients"] == "7" and show["retry"] == "5m, 1h"
+
+    p = ctl(env, "config", "unset", "mx", "retry", "max_recipients", check=0)
+    assert p.stdout.startswith("changed in mx: retry, max_recipients\n"), p.stdout
+    assert env.conf.read_text() == before.replace("max_recipients = 100\n", "")
+    p = ctl(env, "config", "unset", "mx", "retry", check=0)
+    assert p.stdout.startswith("mx: the config file already said so\n"), p.stdout
+
+    js = json.loads(ctl(env, "--json", "config", "set", "mx", "deny=", check=0).stdout)
+    assert js["changed"] == ["deny"] and js["servers"]["reloaded"] == ["mx"]
+    assert env.conf.read_text().endswith("deny =\n")
+
+
+def test_vsmtpctl_config_set_errors_are_the_daemons(env):
+    env.start()
+    before = env.conf.read_text()
+    p = ctl(env, "config", "set", "mx", "bogus=1", check=1)
+    assert p.stderr == "unknown key 'bogus' (config.keys lists them)\n" and p.stdout == ""
+    p = ctl(env, "config", "set", "mx", "max_message_size=huge", check=1)
+    assert p.stderr.startswith("%s:" % os.path.realpath(env.conf)) and "max_message_size = 'huge'" in p.stderr
+    p = ctl(env, "config", "unset", "nope", "hostname", check=1)
+    assert p.stderr == "no virtual server named 'nope'\n"
+    assert env.conf.read_text() == before
+
+
+def test_vsmtpctl_config_keys(env):
+    env.start()
+    rows = table(ctl(env, "config", "keys", check=0).stdout)
+    assert rows[0] == ["KEY", "PAGE", "TYPE", "DEFAULT"]
+    by = {r[0]: r[1:] for r in rows[1:]}
+    assert by["listen"] == ["general", "addresses", "(required)"]
+    assert by["max_message_size"] == ["messages", "size", "25M"]
+    js = json.loads(ctl(env, "--json", "config", "keys", check=0).stdout)
+    assert [k["name"] for k in js] == [r[0] for r in rows[1:]]
 
 
 # ---- the queue --------------------------------------------------------------------------

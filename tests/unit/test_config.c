@@ -315,7 +315,7 @@ static void test_config_example_loads_exact_values(void **state)
 	assert_ptr_equal(config_server_find(c, "mx"), mx);
 	assert_string_equal(mx->name, "mx");
 	assert_string_equal(mx->file, "etc/vsmtpd.conf.example");
-	assert_int_equal(mx->line, 26);
+	assert_int_equal(mx->line, 34);
 	assert_int_equal(mx->nlisten, 1);
 	assert_string_equal(mx->listen[0].text, "127.0.0.1:2525");
 	assert_false(mx->listen[0].tls);
