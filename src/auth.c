@@ -172,8 +172,26 @@ const char *auth_name_problem(const char *name)
 	return NULL;
 }
 
-static void load_line(struct load_ctx *c, char *text, size_t len, int lineno)
+int auth_secret_lines(FILE *f, void (*fn)(void *arg, char *text, size_t len, int lineno), void *arg)
 {
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got;
+	int lineno = 0;
+	while ((got = getline(&line, &cap, f)) > 0)
+		fn(arg, line, (size_t)got, ++lineno);
+	int bad = ferror(f) ? lineno + 1 : 0;
+	int e = errno;
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	errno = e;
+	return bad;
+}
+
+static void load_line(void *arg, char *text, size_t len, int lineno)
+{
+	struct load_ctx *c = arg;
 	const char *why;
 	char *line = auth_secret_entry(text, len, &why);
 	if (line == NULL) {
@@ -319,17 +337,9 @@ int auth_users_load(const char *path, struct auth_users **out, struct buf *error
 		return -1;
 
 	struct load_ctx c = { 0 };
-	char *line = NULL;
-	size_t linecap = 0;
-	ssize_t got;
-	int lineno = 0;
-	while ((got = getline(&line, &linecap, f)) > 0)
-		load_line(&c, line, (size_t)got, ++lineno);
-	if (ferror(f))
-		load_error(&c, lineno + 1, "read error: %s", strerror(errno));
-	if (line != NULL)
-		explicit_bzero(line, linecap);
-	free(line);
+	int bad = auth_secret_lines(f, load_line, &c);
+	if (bad > 0)
+		load_error(&c, bad, "read error: %s", strerror(errno));
 	fclose(f);
 
 	if (c.n > 1)

@@ -56,6 +56,13 @@ int auth_users_load(const char *path, struct auth_users **out, struct buf *error
  * one, else why not. Any thread.
  */
 char *auth_secret_entry(char *line, size_t len, const char **why);
+
+/*
+ * Feeds each line of f to fn as getline() read it, numbered from 1; the
+ * buffer is wiped when done (the lines hold password hashes). Returns 0, or
+ * the number of the line a read error stopped at (errno set).
+ */
+int auth_secret_lines(FILE *f, void (*fn)(void *arg, char *text, size_t len, int lineno), void *arg);
 const char *auth_name_problem(const char *name);
 
 /*

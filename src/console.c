@@ -35,6 +35,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_listen.h"
 #include "lib/xalloc.h"
 #include "log.h"
 
@@ -246,17 +247,8 @@ static struct bufferevent *console_tls_bev(struct event_base *base, void *arg)
 
 static int console_listen(struct console *c, const struct config_listen *cl, char *err, size_t errsize)
 {
-	int fd = socket(cl->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int on = 1;
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (fd < 0 || bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) < 0 || listen(fd, 64) < 0 ||
-	    evhttp_accept_socket(c->http, fd) < 0) {
-		snprintf(err, errsize, "console: cannot listen on %s: %s", cl->text, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (http_listen(c->http, cl, "console", err, errsize) < 0)
 		return -1;
-	}
 	log_info("event=console_listen address=%s tls=%s", cl->text, c->tls_ctx != NULL ? "yes" : "no");
 	return 0;
 }

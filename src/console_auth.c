@@ -132,8 +132,9 @@ static int role_parse(struct acc_load *l, int line, const char *role, struct con
 }
 
 /* A line: the file's conventions (comments, blanks, limits) and name rules are auth_users'. */
-static void acc_line(struct acc_load *l, char *text, size_t len, int lineno)
+static void acc_line(void *arg, char *text, size_t len, int lineno)
 {
+	struct acc_load *l = arg;
 	const char *why;
 	char *line = auth_secret_entry(text, len, &why);
 	if (line == NULL) {
@@ -195,17 +196,9 @@ int console_accounts_load(const char *path, char *const *server_names, size_t ns
 		return -1;
 	struct acc_load l = { .path = path, .servers = server_names, .nservers = nserver_names,
 			      .errors = errors };
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t got;
-	int lineno = 0;
-	while ((got = getline(&line, &cap, f)) > 0)
-		acc_line(&l, line, (size_t)got, ++lineno);
-	if (ferror(f))
-		acc_error(&l, lineno + 1, "read error: %s", strerror(errno));
-	if (line != NULL)
-		explicit_bzero(line, cap);
-	free(line);
+	int bad = auth_secret_lines(f, acc_line, &l);
+	if (bad > 0)
+		acc_error(&l, bad, "read error: %s", strerror(errno));
 	fclose(f);
 
 	if (!l.bad && l.n == 0) {

@@ -31,6 +31,7 @@
 #include "config_edit.h"
 #include "config_keys.h"
 #include "control_int.h"
+#include "lib/fdio.h"
 #include "lib/xalloc.h"
 #include "log.h"
 
@@ -145,20 +146,6 @@ static int file_read(const char *real, struct buf *text, struct stat *st, struct
 	return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * text in a new file beside real (".NAME.XXXXXX"), with real's mode (and
  * owner, as root), fsync'd: its path (caller frees and, unless it renames
@@ -180,7 +167,7 @@ static char *temp_write(const char *real, const struct stat *st, const struct bu
 		tmp = NULL;
 		goto done;
 	}
-	bool ok = write_all(fd, text->data != NULL ? text->data : "", text->len) == 0 &&
+	bool ok = fd_write_all(fd, text->data != NULL ? text->data : "", text->len) == 0 &&
 		  fchmod(fd, st->st_mode & 07777) == 0 &&
 		  (geteuid() != 0 || fchown(fd, st->st_uid, st->st_gid) == 0) && fsync(fd) == 0;
 	int e = errno;

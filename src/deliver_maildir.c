@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "lib/fdio.h"
 #include "lib/xalloc.h"
 
 #define MAILDIR_BLOCK (64 * 1024)	/* read and write unit */
@@ -200,21 +201,6 @@ static int maildir_open_sub(int dfd, const char *sub)
 	return openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-static int maildir_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Appends a header line, with any CR or LF in the value made harmless. */
 static size_t maildir_header(char *out, size_t cap, const char *name, const char *open,
 			     const char *value, const char *close)
@@ -299,7 +285,7 @@ static long long maildir_copy(int out, int in, off_t off, off_t len, const char 
 		}
 		done += r;
 		if (wn + (size_t)r + 1 > MAILDIR_BLOCK + 1) {
-			if (maildir_write_all(out, wbuf, wn) < 0) {
+			if (fd_write_all(out, wbuf, wn) < 0) {
 				*what = "write";
 				goto fail;
 			}
@@ -310,7 +296,7 @@ static long long maildir_copy(int out, int in, off_t off, off_t len, const char 
 	}
 	if (cr_pending)
 		wbuf[wn++] = '\r';
-	if (maildir_write_all(out, wbuf, wn) < 0) {
+	if (fd_write_all(out, wbuf, wn) < 0) {
 		*what = "write";
 		goto fail;
 	}

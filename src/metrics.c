@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include "http_listen.h"
 #include "lib/xalloc.h"
 #include "log.h"
 #include "stats.h"
@@ -143,15 +144,7 @@ struct metrics *metrics_open(struct daemon *d, char *err, size_t errsize)
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	for (size_t i = 0; i < g->nmetrics; i++) {
 		const struct config_listen *cl = &g->metrics[i];
-		int fd = socket(cl->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		int on = 1;
-		if (fd >= 0)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (fd < 0 || bind(fd, (const struct sockaddr *)&cl->addr, cl->addrlen) < 0 || listen(fd, 64) < 0 ||
-		    evhttp_accept_socket(m->http, fd) < 0) {
-			snprintf(err, errsize, "metrics: cannot listen on %s: %s", cl->text, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+		if (http_listen(m->http, cl, "metrics", err, errsize) < 0) {
 			metrics_close(m);
 			return NULL;
 		}

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/fdio.h"
 #include "lib/xalloc.h"
 #include "log.h"
 
@@ -81,21 +82,10 @@ struct spool_msg {
 
 /* ---- small I/O helpers ------------------------------------------------------ */
 
-/* Writes all of p[0..n) (short writes, EINTR); 0 or an errno. */
+/* Writes all of p[0..n); 0 or an errno. */
 static int spool_write_all(int fd, const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t r = write(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return errno;
-		if (r == 0)
-			return EIO;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
+	return fd_write_all(fd, p, n) == 0 ? 0 : errno;
 }
 
 /* ---- group directory fsync -------------------------------------------------- */

@@ -44,6 +44,7 @@
 #include "control_client.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
+#include "lib/fdio.h"
 #include "lib/xalloc.h"
 
 /* The daemon refuses request lines over 48 MiB (control.c); base64 makes
@@ -519,20 +520,6 @@ static int build_request(const char *sender, const struct rcpt_list *r, const ch
 	return 0;
 }
 
-static bool write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		data += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* Reads one reply line into reply; 0, or -1 (closed, timed out, too long) with why set. */
 static int read_reply(int fd, struct buf *reply, const char **why)
 {
@@ -601,7 +588,7 @@ static int submit(const char *path, const struct buf *request, bool verbose)
 		return EX_UNAVAILABLE;
 	/* A daemon that refuses early (a line too long) still answers: read
 	 * its reply even when our write fails. */
-	bool sent = write_all(fd, request->data, request->len);
+	bool sent = fd_write_all(fd, request->data, request->len) == 0;
 	int write_errno = errno;
 	shutdown(fd, SHUT_WR);
 	struct buf reply = BUF_INIT;
