@@ -165,22 +165,29 @@ static void api_plain(struct api_call *a)
 	api_send(a, a->route->cmd, NULL);
 }
 
-static void api_servers(struct api_call *a)
+/* Runs the route's command (args: taken) and answers its list without the entries whose
+ * member `field` names a virtual server the account may not see. */
+static void api_reply_visible(struct api_call *a, json_t *args, const char *field)
 {
 	struct buf err = BUF_INIT;
-	json_t *list = api_run(a->c, a->route->cmd, NULL, &err);
+	json_t *list = api_run(a->c, a->route->cmd, args, &err);
 	if (list == NULL) {
 		console_reply_error(a->req, 400, "%s", buf_str(&err));
 		buf_free(&err);
 		return;
 	}
 	for (size_t i = json_array_size(list); i > 0; i--) {
-		const char *name = json_string_value(json_object_get(json_array_get(list, i - 1), "name"));
+		const char *name = json_string_value(json_object_get(json_array_get(list, i - 1), field));
 		if (!console_may_see(a->acc, name))
 			json_array_remove(list, i - 1);
 	}
 	console_reply_json(a->req, 200, list);
 	buf_free(&err);
+}
+
+static void api_servers(struct api_call *a)
+{
+	api_reply_visible(a, NULL, "name");
 }
 
 /* The route's server exists and acc may see it (manage: act on it): true, or false with a reply. */
@@ -267,20 +274,7 @@ static void api_queue(struct api_call *a)
 		json_decref(args);
 		return;
 	}
-	struct buf err = BUF_INIT;
-	json_t *list = api_run(a->c, a->route->cmd, args, &err);
-	if (list == NULL) {
-		console_reply_error(a->req, 400, "%s", buf_str(&err));
-		buf_free(&err);
-		return;
-	}
-	for (size_t i = json_array_size(list); i > 0; i--) {
-		const char *s = json_string_value(json_object_get(json_array_get(list, i - 1), "server"));
-		if (!console_may_see(a->acc, s))
-			json_array_remove(list, i - 1);
-	}
-	console_reply_json(a->req, 200, list);
-	buf_free(&err);
+	api_reply_visible(a, args, "server");
 }
 
 /* The route's message, as queue.show gives it (a new reference), when acc may see it; else NULL
