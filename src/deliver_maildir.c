@@ -490,29 +490,28 @@ int deliver_maildir_once(const char *dir, const char *unique, bool check,
 	if (fsync(out) < 0)
 		goto fail;
 	/*
-	 * A unique name taken in new/ is this (message, recipient)'s copy, made
-	 * by a run that died before recording it: fsync'd before it was given
-	 * that name, so it is whole, and ours is dropped.
+	 * Published with the file still open (an unnamed one is linked by its
+	 * descriptor). A unique name taken in new/ is this (message,
+	 * recipient)'s copy, made by a run that died before recording it:
+	 * fsync'd before it was given that name, so it is whole, and ours is
+	 * dropped.
 	 */
 	what = "rename into new/";
-	int pub = anon ? maildir_publish(tmpfd, name, out, newfd, size, unique == NULL, res) : 0;
+	int pub = maildir_publish(tmpfd, name, anon ? out : -1, newfd, size, unique == NULL, res);
 	if (pub < 0 && (unique == NULL || errno != EEXIST))
 		goto fail;
+	res->already = pub < 0;
+	if (created && res->already)
+		unlinkat(tmpfd, name, 0);
+	created = false;
 	what = "close";
 	err = close(out);
 	out = -1;
-	if (err < 0 && pub == 0)
-		goto fail;
-	what = "rename into new/";
-	if (pub == 0 && !anon && (pub = maildir_publish(tmpfd, name, -1, newfd, size, unique == NULL, res)) < 0 &&
-	    (unique == NULL || errno != EEXIST))
-		goto fail;
-	if (created && pub < 0)
-		unlinkat(tmpfd, name, 0);
-	created = false;
-	res->already = pub < 0;
-	what = "fsync new/";
-	if (fsync(newfd) < 0 && errno != EINVAL) {
+	if (err == 0) {
+		what = "fsync new/";
+		err = fsync(newfd) < 0 && errno != EINVAL ? -1 : 0;
+	}
+	if (err < 0) {
 		/* Not durable: take ours back so that a retry does not leave two copies. */
 		err = errno;
 		if (!res->already)

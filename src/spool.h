@@ -86,9 +86,8 @@ void spool_msg_commit(struct spool_msg *m, void (*done)(void *arg, int err), voi
  * synced. It returns true when it delivered every recipient durably itself
  * (a Maildir copy fsync'd into new/ is then the message's durable copy):
  * the file is removed, never queued, and done(arg, 0) follows. It returns
- * false to have the message committed as usual; recipient states it changed
- * with spool_file_update_rcpt() are synced with the file. Set before
- * spool_msg_commit(); arg must live until done() runs.
+ * false, having changed nothing, to have the message committed as usual.
+ * Set before spool_msg_commit(); arg must live until done() runs.
  */
 struct spool_file;
 typedef bool (*spool_direct_fn)(void *arg, const char *id, struct spool_file *f);
